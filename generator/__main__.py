@@ -1,0 +1,7 @@
+"""`python -m generator` is `modelgen`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

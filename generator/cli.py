@@ -1,0 +1,171 @@
+"""The `modelgen` command line. Never imports keras or tensorflow.
+
+Every user error prints one line per problem (`error: <source>: <field path>: <reason>`)
+on stderr and exits 2, with no traceback and nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from .errors import SpecError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Turn CNN design-pattern metaparameters into one standalone Keras 3 model file.",
+)
+golden_app = typer.Typer(no_args_is_help=True, help="Compare or rewrite golden/ files.")
+app.add_typer(golden_app, name="golden")
+
+
+class Style(str, Enum):
+    procedural = "procedural"
+    oop = "oop"
+
+
+Target = Annotated[str, typer.Argument(help="A preset name (see `modelgen list`) or a spec file.")]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a spec field: dotted.path=value (repeatable)."),
+]
+
+
+@app.command("list")
+def list_presets() -> None:
+    """Presets: name, family, parameter counts (Keras total and trainable, from the static
+    plan, no keras import), and the reference network."""
+    from .pipeline import plan_for
+    from .spec import preset_names
+
+    rows = []
+    for name in preset_names():
+        plan = plan_for(name)
+        rows.append(
+            (
+                name,
+                plan.spec.family,
+                f"{plan.total_params:,}",
+                f"{plan.trainable_params:,}",
+                plan.spec.reference,
+            )
+        )
+    header = ("preset", "family", "params", "trainable", "reference")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        left = f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}"
+        typer.echo(f"{left}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {row[4]}")
+
+
+@app.command()
+def show(target: Target, overrides: Sets = None) -> None:
+    """Print the fully resolved spec (every default filled in) as YAML."""
+    from .pipeline import plan_for
+    from .spec import spec_to_yaml
+
+    plan = plan_for(target, overrides or [])
+    typer.echo(spec_to_yaml(plan.spec), nl=False)
+
+
+@app.command()
+def generate(
+    target: Target,
+    style: Annotated[Style, typer.Option(help="procedural (functions) or oop (a class).")] = (
+        Style.procedural
+    ),
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write; stdout when absent.")
+    ] = None,
+    overrides: Sets = None,
+    force: Annotated[
+        bool, typer.Option(help="Overwrite a file that modelgen did not write.")
+    ] = False,
+) -> None:
+    """Emit one standalone Keras 3 model file for a preset or spec."""
+    from .pipeline import generate as run
+    from .write import write_atomic
+
+    text = run(target, style.value, overrides or [])
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text, force=force)
+        typer.echo(f"wrote {output}", err=True)
+
+
+GoldenDir = Annotated[Path | None, typer.Option("--dir", help="golden/ folder to use.")]
+
+
+@golden_app.command("check")
+def golden_check(golden_dir: GoldenDir = None) -> None:
+    """Print a unified diff for each golden file that drifts; exit 1 on any drift."""
+    from .golden import check, default_golden_dir
+
+    folder = golden_dir or default_golden_dir()
+    diffs = check(folder)
+    for diff in diffs:
+        typer.echo(diff, nl=False)
+    if diffs:
+        typer.echo(f"{len(diffs)} golden file(s) drift; fix with: modelgen golden update", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"golden: all files in {folder} match the templates")
+
+
+@golden_app.command("update")
+def golden_update(golden_dir: GoldenDir = None) -> None:
+    """Rewrite golden/ from the templates (only files under golden/ are touched)."""
+    from .golden import default_golden_dir, update
+
+    folder = golden_dir or default_golden_dir()
+    changed = update(folder)
+    for path in changed:
+        typer.echo(f"updated {path}")
+    typer.echo(f"golden: {len(changed)} file(s) changed in {folder}")
+
+
+@app.command()
+def version() -> None:
+    """Print the modelgen version."""
+    typer.echo(__version__)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    for line in message.splitlines() or [""]:
+        sys.stderr.write(f"error: {line}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning every user error into one line and exit 2."""
+    try:
+        app(args=argv, prog_name="modelgen", standalone_mode=False)
+    except SpecError as exc:
+        return _fail(str(exc))
+    except (typer.Exit, typer.Abort) as exc:
+        return getattr(exc, "exit_code", 130)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        # Typer ships its own copy of click, so its usage errors are matched by shape:
+        # a ClickException has format_message() and exit_code.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            return _fail(f"{exc.format_message()}{hint}".replace("\n", " "), exc.exit_code)
+        if os.environ.get("MODELGEN_DEBUG"):  # a bug in modelgen: still one line
+            raise
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); set MODELGEN_DEBUG=1", 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

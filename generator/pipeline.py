@@ -1,0 +1,28 @@
+"""The generate path in one place: spec -> validate -> plan -> render -> format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .plan import Plan, make_plan
+from .render import render
+from .spec import load_spec, preset_names
+
+
+def origin_label(target: str, source: str) -> str:
+    """What the DO NOT EDIT header says the file came from."""
+    if target in preset_names() and source == target:
+        return f'preset "{target}"'
+    return f'spec file "{Path(source).name}"'
+
+
+def plan_for(target: str, overrides=()) -> Plan:
+    spec, source = load_spec(target, list(overrides))
+    return make_plan(spec, source)
+
+
+def generate(target: str, style: str, overrides=()) -> str:
+    """A preset name or spec file (+ --set overrides) -> the emitted file's text."""
+    spec, source = load_spec(target, list(overrides))
+    plan = make_plan(spec, source)
+    return render(plan, style, origin_label(target, source), target, overrides)

@@ -1,0 +1,99 @@
+"""Render: plan -> Python source, through Jinja2 templates, then black.
+
+Every piece template (a stem, the learner, a group, a block type, a classifier) is written
+once and knows nothing of the style. It writes its functions with three helpers that the
+style supplies:
+
+    {{ def_method("stem", "x") }}      def stem(x):          | def stem(self, x):
+    {{ def_static("group", "x, ...") }} def group(x, ...):    | @staticmethod def group(x, ...):
+    {{ ref("group") }}                 group                 | ResNet50.group
+
+The two skins (templates/skins/) only lay the pieces out: module-level functions plus
+`build_model` (procedural), or one class whose methods and static factories they are (OOP).
+"""
+
+from __future__ import annotations
+
+import shlex
+from functools import lru_cache
+from pathlib import Path
+
+import black
+import jinja2
+
+from . import __version__
+from .plan import Plan
+
+STYLES = ("procedural", "oop")
+BLACK_MODE = black.Mode(line_length=88, target_versions={black.TargetVersion.PY310})
+
+
+def templates_dir() -> Path:
+    """templates/ ships inside the wheel as generator/templates; a checkout has it beside."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def regenerate_command(target: str, style: str, overrides: list[str]) -> str:
+    words = ["modelgen", "generate", target, "--style", style]
+    for item in overrides:
+        words += ["--set", item]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _style_helpers(style: str, class_name: str) -> dict:
+    oop = style == "oop"
+
+    def def_method(name: str, args: str) -> str:
+        return f"def {name}(self, {args}):" if oop else f"def {name}({args}):"
+
+    def def_static(name: str, args: str) -> str:
+        return f"@staticmethod\ndef {name}({args}):" if oop else f"def {name}({args}):"
+
+    def ref(name: str) -> str:
+        return f"{class_name}.{name}" if oop else name
+
+    return {"def_method": def_method, "def_static": def_static, "ref": ref}
+
+
+def render_source(plan: Plan, style: str, origin: str, target: str, overrides=()) -> str:
+    """The unformatted source of the emitted file."""
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    spec = plan.spec
+    env = environment()
+    context = {
+        "version": __version__,
+        "origin": origin,
+        "command": regenerate_command(target, style, list(overrides)),
+        "spec": spec,
+        "plan": plan,
+        "block": plan.block,
+        "style": style,
+        "bias_before_bn": spec.conventions.bias_before_bn,
+        "bn_epsilon": repr(spec.conventions.bn_epsilon),
+        **_style_helpers(style, spec.class_name),
+    }
+    pieces = [env.get_template(name).render(context).strip("\n") for name in plan.templates]
+    return env.get_template(f"skins/{style}.py.j2").render(context, pieces=pieces)
+
+
+def format_source(source: str) -> str:
+    return black.format_str(source, mode=BLACK_MODE)
+
+
+def render(plan: Plan, style: str, origin: str, target: str, overrides=()) -> str:
+    """Plan -> the final, black-formatted text of the emitted file."""
+    return format_source(render_source(plan, style, origin, target, overrides))
