@@ -140,8 +140,9 @@ class Classifier(_Model):
 
 class Spec(_Model):
     name: Annotated[str, Field(min_length=1, max_length=64)]
+    # Derived from `name` when absent (my_net -> MyNet, family "custom", title = class).
     class_name: Annotated[str, Field(min_length=1, max_length=64)]
-    family: Annotated[str, Field(min_length=1, max_length=64)]
+    family: Annotated[str, Field(min_length=1, max_length=64)] = "custom"
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=4000)] = ""
     citation: Annotated[str, Field(max_length=400)] = ""
@@ -156,6 +157,17 @@ class Spec(_Model):
     _name_is_identifier = field_validator("name", "class_name")(_identifier)
     _single_line = field_validator("family", "title", "citation", "reference")(_one_line)
     _safe_description = field_validator("description")(_safe_text)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_names(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            if "class_name" not in data and _IDENTIFIER.match(data["name"]):
+                camel = "".join(part[:1].upper() + part[1:] for part in data["name"].split("_"))
+                data = {**data, "class_name": camel or data["name"]}
+            if "title" not in data and isinstance(data.get("class_name"), str):
+                data = {**data, "title": data["class_name"]}
+        return data
 
     @field_validator("input_shape", mode="before")
     @classmethod
@@ -195,6 +207,8 @@ def _read_yaml(path: Path, source: str) -> Any:
 
 def load_raw(target: str) -> tuple[dict, str]:
     """A preset name or a path to a YAML spec -> (raw mapping, source label)."""
+    if not target.isprintable() or not target:
+        raise SpecError(repr(target), "", "a preset name or file path must be printable text")
     looks_like_file = target.endswith((".yaml", ".yml")) or "/" in target or "\\" in target
     if not looks_like_file:
         if target in preset_names():
@@ -218,6 +232,8 @@ def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
 
     data = copy.deepcopy(raw)
     for item in overrides:
+        if not item.isprintable():
+            raise SpecError(source, repr(item), "--set must be printable, single-line text")
         path, sep, text = item.partition("=")
         if not sep or not path:
             raise SpecError(source, item, "--set needs the form dotted.path=value")
