@@ -2,6 +2,12 @@
 # Regenerate: modelgen generate resnet101 --style oop
 """ResNet101 v1: bottleneck residual blocks, stride on the first 1x1 convolution.
 
+Residual learning with the bottleneck design: 1x1 reduce -> 3x3 -> 1x1 restore
+(4x the filters), added to the block's input. The first block of each group projects
+its shortcut with a strided 1x1 convolution; the rest keep an identity shortcut.
+Conventions are keras.applications': biased convolutions, BatchNormalization
+epsilon 1.001e-5.
+
 He et al., "Deep Residual Learning for Image Recognition", 2015.
 Layer names match keras.applications.ResNet101, so its weights load by name.
 """

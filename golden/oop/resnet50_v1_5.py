@@ -2,6 +2,11 @@
 # Regenerate: modelgen generate resnet50_v1_5 --style oop
 """ResNet50 v1.5: bottleneck residual blocks, stride on the 3x3 convolution.
 
+ResNet50 with the stride of each downsampling block moved from the first 1x1
+convolution to the 3x3 (v1.5, as torchvision builds it): same parameters as v1,
+no input pixels skipped by a strided 1x1. Conventions are torchvision's: no
+convolution biases, BatchNormalization epsilon 1e-5.
+
 He et al., "Deep Residual Learning for Image Recognition", 2015.
 Reference network: torchvision resnet50.
 """

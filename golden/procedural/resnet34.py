@@ -2,6 +2,12 @@
 # Regenerate: modelgen generate resnet34 --style procedural
 """ResNet34: basic residual blocks (two 3x3 convolutions) in four groups.
 
+Residual learning: each block adds its input back to what two 3x3 convolutions
+learn (h(x) = f(x) + x), so depth no longer starves early layers of gradient. The
+stem cuts H and W by 4; four groups follow, the last three halving H and W and
+doubling the filters; global average pooling feeds the classifier. Conventions are
+torchvision's: no convolution biases, BatchNormalization epsilon 1e-5.
+
 He et al., "Deep Residual Learning for Image Recognition", 2015.
 Reference network: torchvision resnet34.
 """

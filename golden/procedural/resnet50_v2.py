@@ -2,6 +2,12 @@
 # Regenerate: modelgen generate resnet50_v2 --style procedural
 """ResNet50 v2: pre-activation (BN-ReLU-conv) bottleneck blocks.
 
+Pre-activation residual learning: BatchNormalization and ReLU come BEFORE each
+convolution (BN-ReLU-conv), and the residual sum is left untouched, so the
+identity path runs clean from block to block. The stem has no BN-ReLU, and one
+last BN-ReLU follows the learner. As in keras.applications, each group strides in
+its last block and convolutions that feed a BatchNormalization have no bias.
+
 He et al., "Identity Mappings in Deep Residual Networks", 2016.
 Layer names match keras.applications.ResNet50V2, so its weights load by name.
 """
