@@ -147,7 +147,8 @@ def _fail(message: str, code: int = 2) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every user error into one line and exit 2."""
     try:
-        app(args=argv, prog_name="modelgen", standalone_mode=False)
+        # Without standalone mode, typer.Exit(n) comes back as a return value.
+        code = app(args=argv, prog_name="modelgen", standalone_mode=False)
     except SpecError as exc:
         return _fail(str(exc))
     except (typer.Exit, typer.Abort) as exc:
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("MODELGEN_DEBUG"):  # a bug in modelgen: still one line
             raise
         return _fail(f"internal error ({type(exc).__name__}: {exc}); set MODELGEN_DEBUG=1", 1)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -45,6 +45,17 @@ class Counter:
         self.total += total
         self.trainable += total if trainable is None else trainable
 
+    def check_stride(self, shape: Shape, strides: int, what: str) -> None:
+        """A stride wider than the map has nothing left to downsample: Keras would keep a
+        1-pixel map and silently skip the reduction the spec asks for."""
+        if strides > 1 and min(shape[0], shape[1]) < strides:
+            raise SpecError(
+                self.source,
+                self.where,
+                f"feature maps shrink to nothing: {what} gets {shape[0]}x{shape[1]} maps; "
+                "the input is too small for this stride schedule",
+            )
+
     def check(self, shape: Shape, what: str) -> Shape:
         if shape[0] < 1 or shape[1] < 1:
             raise SpecError(
@@ -61,6 +72,7 @@ class Counter:
 
 def conv(c: Counter, shape: Shape, filters: int, k: int, strides=1, same=False, bias=True, what=""):
     h, w, cin = shape
+    c.check_stride(shape, strides, what or f"a {k}x{k}/{strides} convolution")
     if same:
         h, w = math.ceil(h / strides), math.ceil(w / strides)
     else:
@@ -81,6 +93,7 @@ def pad(shape: Shape, p: int) -> Shape:
 
 def pool(c: Counter, shape: Shape, size: int, strides: int, what: str) -> Shape:
     h, w, ch = shape
+    c.check_stride(shape, strides, what)
     if h < size or w < size:
         raise SpecError(
             c.source, c.where, f"the {size}x{size} pooling window is bigger than its {h}x{w} input"

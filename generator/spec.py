@@ -105,13 +105,20 @@ class VGGLearner(_Model):
 
 class ResidualLearner(_Model):
     block: Literal["basic", "bottleneck", "preact_bottleneck"]
-    # bottleneck only: v1 strides the first 1x1, v1.5 strides the 3x3.
-    stride_on: Literal["1x1", "3x3"] = "1x1"
+    # bottleneck only (default 1x1): v1 strides the first 1x1, v1.5 strides the 3x3.
+    stride_on: Literal["1x1", "3x3"] | None = None
     groups: list[ResidualGroup] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bottleneck_default(cls, data):
+        if isinstance(data, dict) and data.get("block") == "bottleneck" and "stride_on" not in data:
+            data = {**data, "stride_on": "1x1"}
+        return data
 
     @model_validator(mode="after")
     def _stride_on_is_bottleneck_only(self):
-        if self.block != "bottleneck" and "stride_on" in self.model_fields_set:
+        if self.block != "bottleneck" and self.stride_on is not None:
             raise ValueError(
                 f"stride_on applies only to block 'bottleneck' ({self.block} blocks "
                 "stride their first 3x3)"
@@ -366,5 +373,5 @@ def load_spec(target: str, overrides: list[str] | None = None) -> tuple[Spec, st
 
 def spec_to_yaml(spec: Spec) -> str:
     """The fully resolved spec (every default filled in) as YAML."""
-    data = spec.model_dump(mode="json")
+    data = spec.model_dump(mode="json", exclude_none=True)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
