@@ -1,0 +1,126 @@
+"""Shared helpers: load golden files as modules, build either style, reference counts."""
+
+import importlib.util
+import itertools
+import os
+import re
+import sys
+import time
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from generator.pipeline import plan_for
+from generator.spec import preset_names
+
+# Before anything imports keras (this module does not; tests import it after conftest).
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "golden"
+STYLES = ("procedural", "oop")
+PRESETS = tuple(preset_names())
+PARAM_COUNTS_MD = Path(__file__).parents[2] / "shared/reference/param_counts.md"
+
+_module_ids = itertools.count()
+
+
+def golden_path(preset: str, style: str) -> Path:
+    return GOLDEN / style / f"{preset}.py"
+
+
+def load_golden(preset: str, style: str):
+    """Import golden/<style>/<preset>.py as a fresh module (its own, unique name)."""
+    path = golden_path(preset, style)
+    name = f"_golden_{style}_{preset}_{next(_module_ids)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def golden_module(preset: str, style: str):
+    """The golden module, imported once per process (tests must not mutate it)."""
+    return load_golden(preset, style)
+
+
+@cache
+def plan(preset: str):
+    return plan_for(preset)
+
+
+def model_class(module, preset: str):
+    """The OOP file's class, named spec.class_name."""
+    return getattr(module, plan(preset).spec.class_name)
+
+
+def build(preset: str, style: str, metaparameters=None, module=None, **kwargs):
+    """A keras.Model from either style; kwargs are build_model's / __init__'s arguments.
+
+    metaparameters is a dict: build_model(metaparameters=...) or Class(**metaparameters).
+    """
+    module = module or golden_module(preset, style)
+    if style == "procedural":
+        if metaparameters is not None:
+            kwargs["metaparameters"] = metaparameters
+        return module.build_model(**kwargs)
+    if style == "oop":
+        return model_class(module, preset)(**kwargs, **(metaparameters or {})).model
+    raise ValueError(f"unknown style {style!r}")
+
+
+def default_metaparameters(preset: str, style: str) -> dict:
+    module = golden_module(preset, style)
+    if style == "procedural":
+        return module.METAPARAMETERS
+    return model_class(module, preset).metaparameters
+
+
+_ROW = re.compile(r"^\|(?P<cells>.*)\|\s*$")
+
+
+def parse_param_counts(path: Path = PARAM_COUNTS_MD) -> dict[str, tuple[str, int]]:
+    """The reference table -> {preset: (compare, count)}; compare is total or trainable."""
+    counts: dict[str, tuple[str, int]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _ROW.match(line.strip())
+        if not match:
+            continue
+        cells = [cell.strip() for cell in match.group("cells").split("|")]
+        if len(cells) != 4 or not cells[0]:
+            continue
+        compare, count = cells[2], cells[3].replace(",", "")
+        if compare not in ("total", "trainable") or not count.isdigit():
+            continue  # the header and the |---| separator row
+        preset = cells[0].split()[0]
+        assert preset not in counts, f"{preset} has two rows in {path}"
+        counts[preset] = (compare, int(count))
+    return counts
+
+
+@pytest.fixture(scope="session")
+def param_counts():
+    assert PARAM_COUNTS_MD.is_file(), f"missing reference table {PARAM_COUNTS_MD}"
+    counts = parse_param_counts()
+    assert counts, f"no rows parsed from {PARAM_COUNTS_MD}"
+    return counts
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    """Reset Keras' global state (layer-name counters, graphs) around every test.
+
+    Keras is not imported here: tests that never touch it (spec, CLI) stay framework-free.
+    The full garbage collection that frees a built network's memory costs about half a
+    second with TensorFlow loaded, so it runs only after tests that did real work.
+    """
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session(free_memory=False)
+    start = time.perf_counter()
+    yield
+    if "keras" in sys.modules:
+        heavy = time.perf_counter() - start > 0.5
+        sys.modules["keras"].backend.clear_session(free_memory=heavy)

@@ -1,0 +1,518 @@
+"""The emitted models, built from golden/: counts, weights, styles, training, heads, files.
+
+Every test builds the checked-in golden files (what a user gets), in both styles.
+"""
+
+import ast
+import copy
+import os
+import subprocess
+import sys
+
+import black
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import (
+    PARAM_COUNTS_MD,
+    PRESETS,
+    STYLES,
+    build,
+    default_metaparameters,
+    golden_module,
+    golden_path,
+    load_golden,
+    model_class,
+    plan,
+)
+
+SMALL = (64, 64, 3)  # 64 / 32 = 2x2 final maps for every preset
+SMALL_CLASSES = 10
+
+# Presets that deliberately have no row in param_counts.md (none today). A new preset must
+# either get a reference row or be listed here, so it never goes unchecked by accident.
+NO_REFERENCE: frozenset[str] = frozenset()
+
+# Presets whose layer names follow keras.applications (spec.reference names the model).
+KERAS_REFERENCES = {
+    name: plan(name).spec.reference.removeprefix("keras.applications.")
+    for name in PRESETS
+    if plan(name).spec.keras_reference
+}
+EXPECTED_KERAS_REFERENCES = {
+    "vgg16": "VGG16",
+    "vgg19": "VGG19",
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "resnet152": "ResNet152",
+    "resnet50_v2": "ResNet50V2",
+    "resnet101_v2": "ResNet101V2",
+    "resnet152_v2": "ResNet152V2",
+}
+V2_PRESETS = [name for name in PRESETS if plan(name).spec.learner.block == "preact_bottleneck"]
+
+every_preset_and_style = pytest.mark.parametrize(
+    "preset, style", [(p, s) for p in PRESETS for s in STYLES]
+)
+both_styles = pytest.mark.parametrize("style", STYLES)
+
+
+def n_trainable(model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def random_batch(shape, batch=2, seed=0):
+    return np.random.default_rng(seed).standard_normal((batch, *shape), dtype=np.float32)
+
+
+def max_abs_diff(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+def weighted_layers(model) -> dict:
+    return {layer.name: layer for layer in model.layers if layer.weights}
+
+
+def comparable_config(layer) -> dict:
+    """get_config() without the name; BN's axis as a non-negative index (3 == -1 on 4-D)."""
+    config = dict(layer.get_config())
+    config.pop("name", None)
+    if isinstance(layer, keras.layers.BatchNormalization):
+        rank = len(layer.input.shape)
+        axis = config["axis"]
+        axes = axis if isinstance(axis, list | tuple) else [axis]
+        config["axis"] = [a % rank for a in axes]
+    return config
+
+
+# --------------------------------------------------------------------------- a. counts
+
+
+def test_reference_table_parses(param_counts):
+    # The rows this project depends on, with the compare column the table gives them.
+    assert param_counts["resnet50"] == ("total", 25_636_712)
+    assert param_counts["resnet18"] == ("trainable", 11_689_512)
+    assert param_counts["inception_v3"] == ("total", 23_851_784)
+    assert len(param_counts) >= 20, sorted(param_counts)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_has_a_reference_row(preset, param_counts):
+    if preset in NO_REFERENCE:
+        assert preset not in param_counts, f"{preset} is listed in NO_REFERENCE but has a row"
+        return
+    assert preset in param_counts, (
+        f"preset {preset!r} has no row in {PARAM_COUNTS_MD}; add its reference count "
+        "or list it in NO_REFERENCE"
+    )
+
+
+@pytest.mark.slow
+@every_preset_and_style
+def test_param_counts_match_reference(preset, style, param_counts):
+    if preset in NO_REFERENCE:
+        pytest.skip(f"{preset} has no public reference count")
+    assert preset in param_counts, f"{preset} has no row in {PARAM_COUNTS_MD}"
+    compare, expected = param_counts[preset]
+
+    model = build(preset, style)  # full size, ImageNet head: the reference's setting
+    total, trainable = model.count_params(), n_trainable(model)
+
+    got = total if compare == "total" else trainable
+    assert got == expected, (
+        f"{preset} ({style}): {compare} params {got:,} != reference {expected:,} "
+        f"(off by {got - expected:+,})"
+    )
+    # The generator's static plan (what `modelgen list` prints) agrees with Keras.
+    assert plan(preset).total_params == total, f"plan total {plan(preset).total_params:,}"
+    assert plan(preset).trainable_params == trainable, (
+        f"plan trainable {plan(preset).trainable_params:,} != keras {trainable:,}"
+    )
+
+
+# --------------------------------------------------------------------------- b. weights
+
+
+def test_keras_referenced_presets():
+    """The presets that promise keras.applications layer names (and are tested by b.)."""
+    assert KERAS_REFERENCES == EXPECTED_KERAS_REFERENCES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(KERAS_REFERENCES))
+@both_styles
+def test_keras_applications_weights_load_by_name(preset, style):
+    application = KERAS_REFERENCES[preset]
+    # VGG's Flatten fixes the dense shapes to the 224x224 input; ResNets pool globally.
+    shape = (224, 224, 3) if preset.startswith("vgg") else (96, 96, 3)
+    kwargs = dict(input_shape=shape, classifier_activation=None)  # compare logits
+
+    reference = getattr(keras.applications, application)(weights=None, **kwargs)
+    ours = build(preset, style, **kwargs)
+
+    ref_layers, our_layers = weighted_layers(reference), weighted_layers(ours)
+    missing = sorted(set(ref_layers) - set(our_layers))
+    extra = sorted(set(our_layers) - set(ref_layers))
+    assert not missing, f"{preset} ({style}) lacks weighted layers of {application}: {missing}"
+    assert not extra, f"{preset} ({style}) has weighted layers {application} lacks: {extra}"
+
+    for name, ref_layer in ref_layers.items():
+        our_layer = our_layers[name]
+        assert type(our_layer) is type(ref_layer), (
+            f"{name}: {type(our_layer).__name__} != {type(ref_layer).__name__}"
+        )
+        ref_shapes = [tuple(w.shape) for w in ref_layer.weights]
+        our_shapes = [tuple(w.shape) for w in our_layer.weights]
+        assert our_shapes == ref_shapes, f"{name}: weight shapes {our_shapes} != {ref_shapes}"
+        assert comparable_config(our_layer) == comparable_config(ref_layer), (
+            f"{name}: config differs from {application}"
+        )
+        our_layer.set_weights(ref_layer.get_weights())
+
+    x = random_batch(shape, seed=1)
+    expected = reference(x, training=False)
+    got = ours(x, training=False)
+    assert tuple(got.shape) == tuple(expected.shape) == (2, 1000)
+    assert np.all(np.isfinite(expected))
+    diff = max_abs_diff(got, expected)
+    assert diff < 1e-5, f"{preset} ({style}) vs {application}: max abs diff {diff:.3g}"
+
+
+# --------------------------------------------------------------------------- c. styles
+
+
+@every_preset_and_style
+def test_golden_file_exists(preset, style):
+    assert golden_path(preset, style).is_file()
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_styles_build_the_same_network(preset):
+    kwargs = dict(input_shape=SMALL, n_classes=SMALL_CLASSES)
+    procedural = build(preset, "procedural", **kwargs)
+    oop = build(preset, "oop", **kwargs)
+
+    def layout(model):
+        # The input layer's name is Keras' automatic one (input_layer, input_layer_1 ...).
+        return [
+            (None if isinstance(layer, keras.layers.InputLayer) else layer.name, type(layer))
+            for layer in model.layers
+        ]
+
+    def configs(model):
+        return [{**layer.get_config(), "name": None} for layer in model.layers]
+
+    assert layout(oop) == layout(procedural)
+    assert oop.name == procedural.name
+    assert oop.count_params() == procedural.count_params()
+    assert n_trainable(oop) == n_trainable(procedural)
+    assert configs(oop) == configs(procedural)
+
+    oop.set_weights(procedural.get_weights())
+    x = random_batch(SMALL, seed=2)
+    expected, got = procedural(x, training=False), oop(x, training=False)
+    assert tuple(got.shape) == (2, SMALL_CLASSES)
+    diff = max_abs_diff(got, expected)
+    assert diff < 1e-6, f"{preset}: procedural vs oop max abs diff {diff:.3g}"
+
+
+# --------------------------------------------------------------------------- d. strides
+
+
+@both_styles
+def test_v1_strides_the_1x1_and_v1_5_the_3x3(style):
+    assert plan("resnet50").spec.learner.stride_on == "1x1"
+    assert plan("resnet50_v1_5").spec.learner.stride_on == "3x3"
+    v1 = build("resnet50", style, input_shape=SMALL)
+    v1_5 = build("resnet50_v1_5", style, input_shape=SMALL)
+
+    for group in (3, 4, 5):
+        first, second = f"conv{group}_block1_1_conv", f"conv{group}_block1_2_conv"
+        assert tuple(v1.get_layer(first).strides) == (2, 2), f"v1 {first}"
+        assert tuple(v1.get_layer(second).strides) == (1, 1), f"v1 {second}"
+        assert tuple(v1_5.get_layer(first).strides) == (1, 1), f"v1.5 {first}"
+        assert tuple(v1_5.get_layer(second).strides) == (2, 2), f"v1.5 {second}"
+        # The projection shortcut downsamples in both.
+        for model in (v1, v1_5):
+            assert tuple(model.get_layer(f"conv{group}_block1_0_conv").strides) == (2, 2)
+    for model in (v1, v1_5):  # conv2 keeps H, W (the stem's max pool downsampled)
+        for layer in ("conv2_block1_1_conv", "conv2_block1_2_conv", "conv2_block1_0_conv"):
+            assert tuple(model.get_layer(layer).strides) == (1, 1), layer
+    assert v1_5.output.shape == v1.output.shape
+
+
+@pytest.mark.parametrize("preset", V2_PRESETS)
+@both_styles
+def test_v2_strides_the_last_block(preset, style):
+    groups = default_metaparameters(preset, style)["groups"]
+    assert len(groups) == 4
+    model = build(preset, style, input_shape=SMALL)
+    for group, params in enumerate(groups, start=2):
+        last = params["n_blocks"]
+        assert last > 1, "the layout below assumes several blocks per group"
+        expected = (1, 1) if group == 5 else (2, 2)
+        layer = f"conv{group}_block{last}_2_conv"
+        assert tuple(model.get_layer(layer).strides) == expected, layer
+        for block in range(1, last):  # the earlier blocks keep H, W
+            layer = f"conv{group}_block{block}_2_conv"
+            assert tuple(model.get_layer(layer).strides) == (1, 1), layer
+        assert tuple(model.get_layer(f"conv{group}_block1_0_conv").strides) == (1, 1)
+        pool_names = {layer.name for layer in model.layers}
+        shortcut_pool = f"conv{group}_block{last}_0_pool"
+        assert (shortcut_pool in pool_names) == (group != 5), shortcut_pool
+
+
+# --------------------------------------------------------------------------- e. training
+
+
+@pytest.mark.slow
+@every_preset_and_style
+def test_one_training_step(preset, style):
+    model = build(preset, style, input_shape=SMALL, n_classes=SMALL_CLASSES)
+    x = tf.constant(random_batch(SMALL, seed=3))
+    y = tf.constant([1, 7])
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    variables = model.trainable_variables
+    assert variables
+
+    # Every parameter must influence the loss. Measured with BN on its moving statistics:
+    # in training mode a bias that feeds a BatchNormalization is cancelled by the batch mean,
+    # so its gradient is zero up to round-off by construction.
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=False))
+    assert np.isfinite(float(loss))
+    grads = tape.gradient(loss, variables)
+    for variable, grad in zip(variables, grads, strict=True):
+        assert grad is not None, f"{preset} ({style}): no gradient for {variable.path}"
+        grad = grad.numpy()
+        assert np.all(np.isfinite(grad)), f"non-finite gradient for {variable.path}"
+        assert np.any(grad != 0), f"{preset} ({style}): all-zero gradient for {variable.path}"
+
+    # One real training step: batch statistics, dropout on, SGD update.
+    optimizer = keras.optimizers.SGD(learning_rate=0.01)
+    before = [v.numpy().copy() for v in variables]
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    assert np.isfinite(float(loss)), f"{preset} ({style}): training loss {float(loss)}"
+    grads = tape.gradient(loss, variables)
+    missing = [v.path for v, g in zip(variables, grads, strict=True) if g is None]
+    assert not missing, f"{preset} ({style}): no gradient in training mode for {missing}"
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+    optimizer.apply_gradients(zip(grads, variables, strict=True))
+    changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables, strict=True)]
+    assert sum(changed) > len(changed) // 2, "the SGD step left most weights unchanged"
+    after = loss_fn(y, model(x, training=True))
+    assert np.isfinite(float(after))
+
+
+# --------------------------------------------------------------------------- f. heads
+
+
+HEAD_PRESETS = ["resnet18", "vgg16", "resnet50_v2"]
+
+
+@pytest.mark.parametrize("preset", HEAD_PRESETS)
+@both_styles
+def test_head_switches(preset, style):
+    features = build(preset, style, input_shape=SMALL, include_top=False)
+    assert len(features.output.shape) == 4
+    assert tuple(features.output.shape[1:3]) == (2, 2)
+    channels = features.output.shape[-1]
+    assert not any(isinstance(layer, keras.layers.Dense) for layer in features.layers)
+
+    x = random_batch(SMALL, seed=4)
+    maps = features(x, training=False).numpy()
+    for pooling, reduce, layer_type in (
+        ("avg", np.mean, keras.layers.GlobalAveragePooling2D),
+        ("max", np.max, keras.layers.GlobalMaxPooling2D),
+    ):
+        pooled = build(preset, style, input_shape=SMALL, include_top=False, pooling=pooling)
+        assert tuple(pooled.output.shape) == (None, channels), pooling
+        assert isinstance(pooled.layers[-1], layer_type), pooling
+        pooled.set_weights(features.get_weights())
+        got = pooled(x, training=False).numpy()
+        assert max_abs_diff(got, reduce(maps, axis=(1, 2))) < 1e-5, pooling
+
+    default = build(preset, style, input_shape=SMALL)
+    head = default.layers[-1]
+    assert isinstance(head, keras.layers.Dense)
+    assert head.units == 1000 and head.get_config()["activation"] == "softmax"
+
+    custom = build(preset, style, input_shape=SMALL, n_classes=7, classifier_activation=None)
+    head = custom.layers[-1]
+    assert isinstance(head, keras.layers.Dense) and head.name == "predictions"
+    assert head.units == 7
+    assert head.get_config()["activation"] == "linear"
+    assert tuple(custom.output.shape) == (None, 7)
+    logits = custom(x, training=False).numpy()
+    assert not np.allclose(logits.sum(axis=-1), 1.0), "looks like a softmax was applied"
+
+
+@pytest.mark.parametrize("preset", HEAD_PRESETS)
+@both_styles
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(pooling="bogus"), "pooling"),
+        (dict(include_top=True, pooling="avg"), "pooling"),
+        (dict(n_classes=0), "n_classes"),
+        (dict(n_classes=2.5), "n_classes"),
+        (dict(metaparameters={"nope": 1}), "nope"),
+    ],
+    ids=["bogus-pooling", "top-with-pooling", "zero-classes", "float-classes", "unknown-key"],
+)
+def test_bad_arguments_raise(preset, style, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build(preset, style, input_shape=SMALL, **kwargs)
+
+
+def test_unknown_metaparameter_as_keyword_or_dict():
+    module = golden_module("resnet18", "oop")
+    with pytest.raises(ValueError, match="nope"):
+        module.ResNet18(input_shape=SMALL, nope=1)
+    module = golden_module("resnet18", "procedural")
+    with pytest.raises(ValueError, match="nope"):
+        module.build_model(input_shape=SMALL, metaparameters={"nope": 1})
+
+
+@pytest.mark.parametrize("preset", ["vgg16", "vgg19"])
+@both_styles
+def test_vgg_top_needs_a_fixed_input(preset, style):
+    with pytest.raises(ValueError, match="input_shape"):
+        build(preset, style, input_shape=(None, None, 3))
+    # Without the top, any size works (a fully convolutional feature extractor).
+    features = build(preset, style, input_shape=(None, None, 3), include_top=False)
+    assert tuple(features.output.shape) == (None, None, None, 512)
+
+
+# --------------------------------------------------------------------------- g. OOP
+
+
+def test_oop_blocks_tear_off():
+    resnet50 = golden_module("resnet50", "oop").ResNet50
+    out = resnet50.identity_block(keras.Input((56, 56, 256)), 64, name="probe")
+    assert tuple(out.shape) == (None, 56, 56, 256)
+    out = resnet50.projection_block(keras.Input((56, 56, 64)), 64, 1, name="p")
+    assert tuple(out.shape) == (None, 56, 56, 256)
+    out = resnet50.projection_block(keras.Input((56, 56, 256)), 128, 2, name="q")
+    assert tuple(out.shape) == (None, 28, 28, 512)
+    out = resnet50.group(keras.Input((56, 56, 64)), 64, 3, 1, name="g")
+    assert tuple(out.shape) == (None, 56, 56, 256)
+
+    resnet18 = golden_module("resnet18", "oop").ResNet18
+    out = resnet18.identity_block(keras.Input((8, 8, 64)), 64, name="b")
+    assert tuple(out.shape) == (None, 8, 8, 64)
+    out = resnet18.projection_block(keras.Input((8, 8, 64)), 128, 2, name="c")
+    assert tuple(out.shape) == (None, 4, 4, 128)
+
+    resnet50_v2 = golden_module("resnet50_v2", "oop").ResNet50V2
+    out = resnet50_v2.projection_block(keras.Input((16, 16, 64)), 64, 1, name="v")
+    assert tuple(out.shape) == (None, 16, 16, 256)
+    out = resnet50_v2.identity_block(keras.Input((16, 16, 256)), 64, 1, name="w")
+    assert tuple(out.shape) == (None, 16, 16, 256)
+    out = resnet50_v2.identity_block(keras.Input((16, 16, 256)), 64, 2, name="s")
+    assert tuple(out.shape) == (None, 8, 8, 256)
+
+    vgg16 = golden_module("vgg16", "oop").VGG16
+    out = vgg16.group(keras.Input((32, 32, 3)), 64, 2, name="block1")
+    assert tuple(out.shape) == (None, 16, 16, 64)
+
+
+def test_torn_off_block_is_the_block_in_the_model():
+    """A torn-off identity block has exactly the parameters of that block in the network."""
+    resnet50 = golden_module("resnet50", "oop").ResNet50
+    inputs = keras.Input((16, 16, 256))
+    block = keras.Model(inputs, resnet50.identity_block(inputs, 64, name="conv2_block2"))
+    full = resnet50(input_shape=SMALL).model
+    in_model = sum(
+        layer.count_params() for layer in full.layers if layer.name.startswith("conv2_block2_")
+    )
+    assert block.count_params() == in_model == 71_552
+
+
+@pytest.mark.parametrize("preset", ["resnet50", "resnet50_v2"])
+def test_oop_override_is_per_instance(preset):
+    module = load_golden(preset, "oop")
+    cls = model_class(module, preset)
+    snapshot = copy.deepcopy(cls.metaparameters)
+    override = [{"n_filters": 16, "n_blocks": 1, "strides": 1}]
+    override_snapshot = copy.deepcopy(override)
+
+    small = cls(input_shape=SMALL, groups=override).model
+    default = cls(input_shape=SMALL).model
+
+    assert cls.metaparameters == snapshot, "the class defaults were mutated"
+    assert override == override_snapshot, "the caller's override was mutated"
+    assert small.count_params() < default.count_params()
+    assert "conv3_block1_1_conv" not in {layer.name for layer in small.layers}
+    assert default.count_params() == cls(input_shape=SMALL).model.count_params()
+
+
+@every_preset_and_style
+def test_metaparameter_override_does_not_mutate(preset, style):
+    module = load_golden(preset, style)
+    if style == "procedural":
+        original = module.METAPARAMETERS
+    else:
+        original = model_class(module, preset).metaparameters
+    snapshot = copy.deepcopy(original)
+    override = {"groups": copy.deepcopy(original["groups"][:1])}
+    override_snapshot = copy.deepcopy(override)
+    kwargs = dict(input_shape=SMALL, include_top=False, pooling="avg")
+
+    before = build(preset, style, module=module, **kwargs).count_params()
+    small = build(preset, style, module=module, metaparameters=override, **kwargs)
+    after = build(preset, style, module=module, **kwargs).count_params()
+
+    assert original == snapshot, f"{preset} ({style}): the module's defaults were mutated"
+    assert override == override_snapshot, "the caller's override dict was mutated"
+    assert small.count_params() < before, "the groups override had no effect"
+    assert after == before, "an override leaked into the next default build"
+
+
+# --------------------------------------------------------------------------- h. files
+
+
+@every_preset_and_style
+def test_golden_file_is_black_formatted(preset, style):
+    source = golden_path(preset, style).read_text(encoding="utf-8")
+    assert black.format_str(source, mode=black.Mode()) == source, "`black --check` would fail"
+
+
+@every_preset_and_style
+def test_golden_file_imports_only_keras(preset, style):
+    tree = ast.parse(golden_path(preset, style).read_text(encoding="utf-8"))
+
+    def is_keras(module):
+        return module == "keras" or (module or "").startswith("keras.")
+
+    imported = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import in a standalone file"
+            imported.append(node.module)
+    assert "keras" in imported
+    assert all(is_keras(module) for module in imported), imported
+
+
+@pytest.mark.slow
+@every_preset_and_style
+def test_golden_file_runs_standalone(preset, style, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["COLUMNS"] = "200"  # keep the summary table from wrapping
+    result = subprocess.run(
+        [sys.executable, str(golden_path(preset, style))],
+        cwd=tmp_path,  # away from the repo: the file must not need the generator
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    total = plan(preset).total_params
+    trainable = plan(preset).trainable_params
+    assert f"Total params: {total:,}" in result.stdout, result.stdout[-2000:]
+    assert f"Trainable params: {trainable:,}" in result.stdout, result.stdout[-2000:]
