@@ -16,7 +16,7 @@ from keras import layers
 
 
 class VGG16:
-    """VGG16, composable: groups and blocks tear off as static factories.
+    """VGG16, composable: groups tear off as static factories.
 
     VGG16(...).model is the functional keras.Model.
     """

@@ -16,7 +16,7 @@ from keras import layers
 
 
 class VGG19:
-    """VGG19, composable: groups and blocks tear off as static factories.
+    """VGG19, composable: groups tear off as static factories.
 
     VGG19(...).model is the functional keras.Model.
     """
