@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import SpecError
+from .errors import SpecError, printable
 
 app = typer.Typer(
     add_completion=False,
@@ -37,6 +37,13 @@ Target = Annotated[str, typer.Argument(help="A preset name (see `modelgen list`)
 Sets = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a spec field: dotted.path=value (repeatable)."),
+]
+AllowLarge = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help="Plan networks over the 2,000,000,000-parameter limit (refused by default).",
+    ),
 ]
 
 
@@ -67,12 +74,12 @@ def list_presets() -> None:
 
 
 @app.command()
-def show(target: Target, overrides: Sets = None) -> None:
+def show(target: Target, overrides: Sets = None, allow_large: AllowLarge = False) -> None:
     """Print the fully resolved spec (every default filled in) as YAML."""
     from .pipeline import plan_for
     from .spec import spec_to_yaml
 
-    plan = plan_for(target, overrides or [])
+    plan = plan_for(target, overrides or [], allow_large=allow_large)
     typer.echo(spec_to_yaml(plan.spec), nl=False)
 
 
@@ -89,17 +96,30 @@ def generate(
     force: Annotated[
         bool, typer.Option(help="Overwrite a file that modelgen did not write.")
     ] = False,
+    allow_large: AllowLarge = False,
 ) -> None:
     """Emit one standalone Keras 3 model file for a preset or spec."""
     from .pipeline import generate as run
     from .write import write_atomic
 
-    text = run(target, style.value, overrides or [])
+    text = run(target, style.value, overrides or [], allow_large=allow_large)
     if output is None:
-        sys.stdout.write(text)
+        _write_stdout(text)
     else:
         write_atomic(output, text, force=force)
-        typer.echo(f"wrote {output}", err=True)
+        typer.echo(f"wrote {printable(str(output))}", err=True)
+
+
+def _write_stdout(text: str) -> None:
+    """The emitted file as UTF-8 bytes, whatever the terminal's locale: the same bytes as
+    -o writes, and no UnicodeEncodeError for a non-ASCII title under LANG=C."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
 
 
 GoldenDir = Annotated[Path | None, typer.Option("--dir", help="golden/ folder to use.")]
@@ -139,7 +159,7 @@ def version() -> None:
 
 
 def _fail(message: str, code: int = 2) -> int:
-    for line in message.splitlines() or [""]:
+    for line in message.split("\n"):
         sys.stderr.write(f"error: {line}\n")
     return code
 
@@ -150,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         # Without standalone mode, typer.Exit(n) comes back as a return value.
         code = app(args=argv, prog_name="modelgen", standalone_mode=False)
     except SpecError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), exc.exit_code)
     except (typer.Exit, typer.Abort) as exc:
         return getattr(exc, "exit_code", 130)
     except BrokenPipeError:
@@ -161,10 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             ctx = getattr(exc, "ctx", None)
             hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-            return _fail(f"{exc.format_message()}{hint}".replace("\n", " "), exc.exit_code)
+            return _fail(
+                printable(f"{exc.format_message()}{hint}".replace("\n", " ")), exc.exit_code
+            )
         if os.environ.get("MODELGEN_DEBUG"):  # a bug in modelgen: still one line
             raise
-        return _fail(f"internal error ({type(exc).__name__}: {exc}); set MODELGEN_DEBUG=1", 1)
+        detail = printable(f"{type(exc).__name__}: {exc}")
+        return _fail(f"internal error ({detail}); set MODELGEN_DEBUG=1", 1)
     return code if isinstance(code, int) else 0
 
 

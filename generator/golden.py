@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from .errors import SpecError
 from .pipeline import generate
 from .render import STYLES
 from .spec import preset_names
@@ -50,8 +51,21 @@ def check(golden_dir: Path) -> list[str]:
     return diffs
 
 
+def _inside(golden_dir: Path) -> None:
+    """Refuse to write through a style folder that is a link out of golden_dir."""
+    root = golden_dir.resolve()
+    for style in STYLES:
+        folder = golden_dir / style
+        if folder.exists() and not folder.resolve().is_relative_to(root):
+            raise SpecError(str(folder), "", f"leads out of {golden_dir}; refusing to write there")
+
+
 def update(golden_dir: Path) -> list[Path]:
-    """Rewrite golden/ from the templates; remove golden files of presets that are gone."""
+    """Rewrite golden/ from the templates; remove golden files of presets that are gone.
+
+    Only <golden_dir>/<style>/<preset>.py files are written or removed, nothing else.
+    """
+    _inside(golden_dir)
     changed = []
     wanted = expected()
     for rel, text in wanted.items():

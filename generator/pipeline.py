@@ -16,13 +16,15 @@ def origin_label(target: str, source: str) -> str:
     return f'spec file "{Path(source).name}"'
 
 
-def plan_for(target: str, overrides=()) -> Plan:
+def plan_for(target: str, overrides=(), allow_large: bool = False) -> Plan:
     spec, source = load_spec(target, list(overrides))
-    return make_plan(spec, source)
+    return make_plan(spec, source, allow_large=allow_large)
 
 
-def generate(target: str, style: str, overrides=()) -> str:
+def generate(target: str, style: str, overrides=(), allow_large: bool = False) -> str:
     """A preset name or spec file (+ --set overrides) -> the emitted file's text."""
     spec, source = load_spec(target, list(overrides))
-    plan = make_plan(spec, source)
-    return render(plan, style, origin_label(target, source), target, overrides)
+    plan = make_plan(spec, source, allow_large=allow_large)
+    return render(
+        plan, style, origin_label(target, source), target, overrides, allow_large=allow_large
+    )

@@ -13,11 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from .errors import SpecError
 from .spec import Spec
 
 Shape = tuple[int, int, int]  # (H, W, C), channels last
+
+# Above this many parameters (8 GB of float32 weights) a spec is almost surely a typo, and
+# Keras would spend minutes allocating it: the plan refuses unless --allow-large is given.
+MAX_PARAMS = 2_000_000_000
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Stage:
     output_shape: tuple
     params: int
     trainable: int
+    path: str = ""  # where it sits in the spec (stem, learner.groups[2], classifier)
 
 
 @dataclass
@@ -40,6 +46,8 @@ class Counter:
     where: str = ""
     total: int = 0
     trainable: int = 0
+    # Shapes of the block outputs that feed auxiliary classifiers (Inception's aux_after).
+    taps: list = field(default_factory=list)
 
     def add(self, total: int, trainable: int | None = None) -> None:
         self.total += total
@@ -70,14 +78,24 @@ class Counter:
 # ------------------------------------------------------------------ layer arithmetic
 
 
-def conv(c: Counter, shape: Shape, filters: int, k: int, strides=1, same=False, bias=True, what=""):
+def conv(
+    c: Counter,
+    shape: Shape,
+    filters: int,
+    k: int,
+    strides=1,
+    same=False,
+    bias=True,
+    what="",
+    groups=1,
+):
     h, w, cin = shape
     c.check_stride(shape, strides, what or f"a {k}x{k}/{strides} convolution")
     if same:
         h, w = math.ceil(h / strides), math.ceil(w / strides)
     else:
         h, w = (h - k) // strides + 1, (w - k) // strides + 1
-    c.add(k * k * cin * filters + (filters if bias else 0))
+    c.add(k * k * (cin // groups) * filters + (filters if bias else 0))
     return c.check((h, w, filters), what or f"a {k}x{k} convolution")
 
 
@@ -93,12 +111,21 @@ def pad(shape: Shape, p: int) -> Shape:
 
 def pool(c: Counter, shape: Shape, size: int, strides: int, what: str) -> Shape:
     h, w, ch = shape
-    c.check_stride(shape, strides, what)
     if h < size or w < size:
         raise SpecError(
-            c.source, c.where, f"the {size}x{size} pooling window is bigger than its {h}x{w} input"
+            c.source,
+            c.where,
+            f"feature maps shrink to nothing: {what} needs at least {size}x{size} maps (its "
+            f"pooling window) but gets {h}x{w}; the input is too small for this stride schedule",
         )
+    c.check_stride(shape, strides, what)
     return c.check(((h - size) // strides + 1, (w - size) // strides + 1, ch), what)
+
+
+def ceil_pool(c: Counter, shape: Shape, what: str) -> Shape:
+    """3x3/2 max pool with PyTorch's ceil_mode=True (Caffe's rounding): ceil((H - 3) / 2) + 1.
+    Emitted as one row and column of zero padding at the end, then a valid 3x3/2 pool."""
+    return pool(c, (shape[0] + 1, shape[1] + 1, shape[2]), 3, 2, what)
 
 
 def dense(c: Counter, n_in: int, units: int) -> int:
@@ -114,6 +141,12 @@ def plan_stem(spec: Spec, c: Counter, shape: Shape) -> Shape:
     if stem.kind == "none":
         return shape
     c.where = "stem"
+    if stem.kind in INCEPTION_STEMS:
+        return INCEPTION_STEMS[stem.kind](spec, c, shape)
+    if stem.kind == "squeezenet":
+        k = stem.kernel_size
+        shape = conv(c, shape, stem.n_filters, k, 2, what=f"the stem's {k}x{k}/2 conv1")
+        return ceil_pool(c, shape, "the stem's 3x3/2 max pool")
     preact = stem.kind == "resnet_preact"
     # 7x7/2 after 3-pixel zero padding (conv1), then 3x3/2 max pool after 1-pixel padding.
     bias = preact or spec.conventions.bias_before_bn
@@ -132,6 +165,53 @@ def plan_vgg_group(spec, c, shape, group):
     return pool(c, shape, 2, 2, "the group's 2x2 max pool")
 
 
+def se_link(c: Counter, shape: Shape, ratio: int | None) -> Shape:
+    """Squeeze-and-excitation (timm's SEModule) when ratio is set: global average pool ->
+    1x1 conv to C // ratio (bias, ReLU) -> 1x1 conv back to C (bias, sigmoid) -> multiply
+    the maps by that gate. Shape kept."""
+    if ratio is None:
+        return shape
+    channels = shape[2]
+    reduced = channels // ratio
+    if reduced < 1:
+        raise SpecError(
+            c.source,
+            "learner.se_ratio",
+            f"an SE link on the {channels}-channel maps of {c.where} would squeeze them to "
+            f"{channels} // {ratio} = 0 channels; lower se_ratio",
+        )
+    c.add(channels * reduced + reduced)  # reduce: 1x1 conv with bias
+    c.add(reduced * channels + channels)  # expand: 1x1 conv with bias
+    return shape
+
+
+def bottleneck_width(spec: Spec, c: Counter, n_filters: int) -> int:
+    """The 3x3's width: cardinality groups of int(n_filters * width_per_group / 64)
+    channels (torchvision's ResNeXt arithmetic; n_filters itself for a plain ResNet)."""
+    learner = spec.learner
+    per_group = n_filters * learner.width_per_group // 64
+    if per_group < 1:
+        raise SpecError(
+            c.source,
+            f"{c.where}.n_filters",
+            f"n_filters {n_filters} * width_per_group {learner.width_per_group} // 64 leaves "
+            f"0 channels for each of the {learner.cardinality} groups of the grouped 3x3; "
+            "n_filters * width_per_group must be at least 64",
+        )
+    return per_group * learner.cardinality
+
+
+def width_expression(width_per_group: int, cardinality: int) -> str:
+    """bottleneck_width as the Python expression the block template writes, reduced:
+    width_per_group 4, cardinality 32 -> "n_filters // 16 * 32"."""
+    divisor = math.gcd(width_per_group, 64)
+    scale, denominator = width_per_group // divisor, 64 // divisor
+    expression = "n_filters" if scale == 1 else f"n_filters * {scale}"
+    if denominator != 1:
+        expression += f" // {denominator}"
+    return expression if cardinality == 1 else f"{expression} * {cardinality}"
+
+
 def plan_basic_group(spec, c, shape, group):
     bias = spec.conventions.bias_before_bn
     f = group.n_filters
@@ -142,25 +222,29 @@ def plan_basic_group(spec, c, shape, group):
         else:
             short = shape
         x = bn(c, conv(c, pad(shape, 1), f, 3, strides, bias=bias))
-        x = bn(c, conv(c, pad(x, 1), f, 3, bias=bias))
+        x = se_link(c, bn(c, conv(c, pad(x, 1), f, 3, bias=bias)), spec.learner.se_ratio)
         assert x == short, (x, short)
         shape = x
     return shape
 
 
 def plan_bottleneck_group(spec, c, shape, group):
+    """1x1 reduce -> 3x3 (grouped with cardinality > 1) -> 1x1 expand to 4 * n_filters, each
+    conv then BN; an SE link (se_ratio) rescales the branch before the add."""
     bias = spec.conventions.bias_before_bn
     v1_5 = spec.learner.stride_on == "3x3"
+    groups = spec.learner.cardinality
     f = group.n_filters
+    width = bottleneck_width(spec, c, f)
     for index in range(group.n_blocks):
         strides = group.strides if index == 0 else 1
         short = bn(c, conv(c, shape, 4 * f, 1, strides, bias=bias)) if index == 0 else shape
-        x = bn(c, conv(c, shape, f, 1, 1 if v1_5 else strides, bias=bias))
+        x = bn(c, conv(c, shape, width, 1, 1 if v1_5 else strides, bias=bias))
         if v1_5:
-            x = bn(c, conv(c, pad(x, 1), f, 3, strides, bias=bias))
+            x = bn(c, conv(c, pad(x, 1), width, 3, strides, bias=bias, groups=groups))
         else:
-            x = bn(c, conv(c, x, f, 3, same=True, bias=bias))
-        x = bn(c, conv(c, x, 4 * f, 1, bias=bias))
+            x = bn(c, conv(c, x, width, 3, same=True, bias=bias, groups=groups))
+        x = se_link(c, bn(c, conv(c, x, 4 * f, 1, bias=bias)), spec.learner.se_ratio)
         assert x == short, (x, short)
         shape = x
     return shape
@@ -184,6 +268,212 @@ def plan_preact_bottleneck_group(spec, c, shape, group):
     return shape
 
 
+def plan_dense_group(spec, c, shape, group):
+    """n_blocks dense blocks: each BN-ReLU-1x1 (4k) -> BN-ReLU-3x3 (k), concatenated to its
+    input, so the channels grow by k = growth_rate per block; H and W are kept."""
+    bias = spec.conventions.bias_before_bn
+    k = spec.learner.growth_rate
+    for _ in range(group.n_blocks):
+        x = bn(c, conv(c, bn(c, shape), 4 * k, 1, bias=bias))
+        x = conv(c, x, k, 3, same=True, bias=bias)
+        shape = (shape[0], shape[1], shape[2] + x[2])
+    return shape
+
+
+def plan_dense_transition(spec, c, shape):
+    """BN-ReLU-1x1 conv to int(C * compression) channels -> 2x2/2 average pool."""
+    filters = int(shape[2] * spec.learner.compression)  # Keras' own arithmetic
+    if filters < 1:
+        raise SpecError(
+            c.source,
+            "learner.compression",
+            f"the transition after {c.where} would compress {shape[2]} channels to "
+            f"int({shape[2]} * {spec.learner.compression!r}) = 0; raise compression",
+        )
+    x = conv(c, bn(c, shape), filters, 1, bias=spec.conventions.bias_before_bn)
+    return pool(c, x, 2, 2, "the transition's 2x2/2 average pool")
+
+
+def plan_fire_group(spec, c, shape, group):
+    """Fire modules (biased convs, each then ReLU): 1x1 squeeze to s -> 1x1 and 3x3 expands
+    to 4s each, concatenated (8s). A bypass adds the input back: as it is where the widths
+    match (simple, complex), through a 1x1 conv -> ReLU where they do not (complex)."""
+    for s in group.n_filters:
+        squeeze = conv(c, shape, s, 1)
+        conv(c, squeeze, 4 * s, 1)
+        conv(c, squeeze, 4 * s, 3, same=True)
+        if spec.learner.bypass == "complex" and shape[2] != 8 * s:
+            conv(c, shape, 8 * s, 1)
+        shape = (shape[0], shape[1], 8 * s)
+    return shape
+
+
+def plan_fire_pool(spec, c, shape):
+    """SqueezeNet's delayed downsampling between groups: a ceil-mode 3x3/2 max pool."""
+    return ceil_pool(c, shape, "the 3x3/2 max pool after the group")
+
+
+# ------------------------------------------------------------------ Inception
+
+
+def same_pool(c: Counter, shape: Shape, strides: int, what: str) -> Shape:
+    """A pool with padding "same": H, W / strides, rounded up."""
+    c.check_stride(shape, strides, what)
+    return (math.ceil(shape[0] / strides), math.ceil(shape[1] / strides), shape[2])
+
+
+def conv_bn_unit(
+    c: Counter, shape: Shape, filters: int, kh: int, kw=None, strides=1, same=True, bias=False
+):
+    """keras.applications' conv2d_bn: a kh x kw Conv2D (without bias unless the spec's
+    bias_before_bn) -> BN without scale (beta, moving mean and variance) -> ReLU."""
+    kw = kh if kw is None else kw
+    h, w, cin = shape
+    what = f"a {kh}x{kw}/{strides} convolution"
+    c.check_stride(shape, strides, what)
+    if same:
+        h, w = math.ceil(h / strides), math.ceil(w / strides)
+    else:
+        h, w = (h - kh) // strides + 1, (w - kw) // strides + 1
+    c.add(kh * kw * cin * filters + (filters if bias else 0))
+    c.add(3 * filters, filters)
+    return c.check((h, w, filters), what)
+
+
+def conv_bn_units(spec: Spec, c: Counter) -> Callable:
+    """conv_bn_unit(c, ...) with the spec's bias convention: unit(shape, filters, kh, ...)."""
+    return partial(conv_bn_unit, c, bias=spec.conventions.bias_before_bn)
+
+
+def plan_inception_v1_stem(spec: Spec, c: Counter, shape: Shape) -> Shape:
+    """7x7/2 conv (64) -> 3x3/2 max pool -> 1x1 conv (64) -> 3x3 conv (192) -> 3x3/2 max
+    pool; biased convolutions, padding "same" throughout (224 -> 28)."""
+    shape = conv(c, shape, 64, 7, 2, same=True, what="the stem's 7x7/2 conv")
+    shape = same_pool(c, shape, 2, "the stem's first 3x3/2 max pool")
+    shape = conv(c, shape, 64, 1)
+    shape = conv(c, shape, 192, 3, same=True)
+    return same_pool(c, shape, 2, "the stem's second 3x3/2 max pool")
+
+
+def plan_inception_v3_stem(spec: Spec, c: Counter, shape: Shape) -> Shape:
+    """keras.applications' InceptionV3 stem (299 -> 35): 3x3/2 (32, valid) -> 3x3 (32,
+    valid) -> 3x3 (64) -> 3x3/2 max pool -> 1x1 (80) -> 3x3 (192, valid) -> 3x3/2 max pool."""
+    unit = conv_bn_units(spec, c)
+    shape = unit(shape, 32, 3, strides=2, same=False)
+    shape = unit(shape, 32, 3, same=False)
+    shape = unit(shape, 64, 3)
+    shape = pool(c, shape, 3, 2, "the stem's first 3x3/2 max pool")
+    shape = unit(shape, 80, 1, same=False)
+    shape = unit(shape, 192, 3, same=False)
+    return pool(c, shape, 3, 2, "the stem's second 3x3/2 max pool")
+
+
+INCEPTION_STEMS = {"inception_v1": plan_inception_v1_stem, "inception_v3": plan_inception_v3_stem}
+
+
+def plan_inception_v1_group(spec, c, shape, group):
+    """Inception modules (biased convs, ReLU, no BN): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 |
+    3x3/1 max pool -> 1x1, concatenated; H and W kept."""
+    for number, b in enumerate(group.blocks, start=1):
+        conv(c, shape, b.n_1x1, 1)
+        conv(c, conv(c, shape, b.n_3x3_reduce, 1), b.n_3x3, 3, same=True)
+        conv(c, conv(c, shape, b.n_5x5_reduce, 1), b.n_5x5, 5, same=True)
+        conv(c, shape, b.n_pool_proj, 1)
+        shape = (shape[0], shape[1], b.n_1x1 + b.n_3x3 + b.n_5x5 + b.n_pool_proj)
+        if number in group.aux_after:
+            c.taps.append(shape)
+    return shape
+
+
+def plan_inception_v1_pool(spec, c, shape):
+    """GoogLeNet's max pool between groups: 3x3/2, padding "same"."""
+    return same_pool(c, shape, 2, "the 3x3/2 max pool after the group")
+
+
+def plan_block_35x35(unit, shape, b):
+    unit(shape, b.n_1x1, 1)
+    unit(unit(shape, b.n_5x5_reduce, 1), b.n_5x5, 5)
+    unit(unit(unit(shape, b.n_3x3dbl_reduce, 1), b.n_3x3dbl, 3), b.n_3x3dbl, 3)
+    unit(shape, b.n_pool_proj, 1)
+    return (shape[0], shape[1], b.n_1x1 + b.n_5x5 + b.n_3x3dbl + b.n_pool_proj)
+
+
+def plan_block_17x17(unit, shape, b):
+    unit(shape, b.n_1x1, 1)
+    unit(unit(unit(shape, b.n_7x7_reduce, 1), b.n_7x7_reduce, 1, 7), b.n_7x7, 7, 1)
+    x = unit(shape, b.n_7x7dbl_reduce, 1)
+    for kh, kw in ((7, 1), (1, 7), (7, 1)):
+        x = unit(x, b.n_7x7dbl_reduce, kh, kw)
+    unit(x, b.n_7x7dbl, 1, 7)
+    unit(shape, b.n_pool_proj, 1)
+    return (shape[0], shape[1], b.n_1x1 + b.n_7x7 + b.n_7x7dbl + b.n_pool_proj)
+
+
+def plan_block_8x8(unit, shape, b):
+    unit(shape, b.n_1x1, 1)
+    x = unit(shape, b.n_3x3_reduce, 1)
+    unit(x, b.n_3x3, 1, 3)
+    unit(x, b.n_3x3, 3, 1)
+    x = unit(unit(shape, b.n_3x3dbl_reduce, 1), b.n_3x3dbl, 3)
+    unit(x, b.n_3x3dbl, 1, 3)
+    unit(x, b.n_3x3dbl, 3, 1)
+    unit(shape, b.n_pool_proj, 1)
+    out = b.n_1x1 + 2 * b.n_3x3 + 2 * b.n_3x3dbl + b.n_pool_proj
+    return (shape[0], shape[1], out)
+
+
+def plan_reduction_35x35(unit, c, shape, r):
+    x = unit(shape, r.n_3x3, 3, strides=2, same=False)
+    y = unit(unit(shape, r.n_3x3dbl_reduce, 1), r.n_3x3dbl, 3)
+    unit(y, r.n_3x3dbl, 3, strides=2, same=False)
+    pooled = pool(c, shape, 3, 2, "the grid reduction's 3x3/2 max pool")
+    return (x[0], x[1], r.n_3x3 + r.n_3x3dbl + pooled[2])
+
+
+def plan_reduction_17x17(unit, c, shape, r):
+    x = unit(unit(shape, r.n_3x3_reduce, 1), r.n_3x3, 3, strides=2, same=False)
+    y = unit(shape, r.n_7x7x3_reduce, 1)
+    y = unit(unit(y, r.n_7x7x3_reduce, 1, 7), r.n_7x7x3_reduce, 7, 1)
+    unit(y, r.n_7x7x3, 3, strides=2, same=False)
+    pooled = pool(c, shape, 3, 2, "the grid reduction's 3x3/2 max pool")
+    return (x[0], x[1], r.n_3x3 + r.n_7x7x3 + pooled[2])
+
+
+INCEPTION_V3_BLOCKS = {"35x35": plan_block_35x35, "17x17": plan_block_17x17, "8x8": plan_block_8x8}
+INCEPTION_V3_REDUCTIONS = {"35x35": plan_reduction_35x35, "17x17": plan_reduction_17x17}
+
+
+def plan_inception_v3_group(spec, c, shape, group):
+    """The blocks of one grid size (H, W kept), then the grid reduction, if any (H, W / 2).
+    Every convolution is conv2d_bn: conv, BN without scale, ReLU."""
+    unit = conv_bn_units(spec, c)
+    for number, b in enumerate(group.blocks, start=1):
+        shape = INCEPTION_V3_BLOCKS[group.grid](unit, shape, b)
+        if number in group.aux_after:
+            c.taps.append(shape)
+    if group.reduction is not None:
+        shape = INCEPTION_V3_REDUCTIONS[group.grid](unit, c, shape, group.reduction)
+    return shape
+
+
+def plan_aux_inception_v1(spec: Spec, c: Counter, shape: Shape) -> None:
+    """5x5/3 average pool -> 1x1 conv (128) -> flatten -> dense 1024 -> dropout -> dense."""
+    shape = conv(c, pool(c, shape, 5, 3, "the auxiliary classifier's 5x5/3 average pool"), 128, 1)
+    dense(c, dense(c, shape[0] * shape[1] * shape[2], 1024), spec.n_classes)
+
+
+def plan_aux_inception_v3(spec: Spec, c: Counter, shape: Shape) -> None:
+    """5x5/3 average pool -> 1x1 conv (128) -> 5x5 conv (768, valid) -> flatten -> dense;
+    each conv then BN (no scale) -> ReLU."""
+    unit = conv_bn_units(spec, c)
+    shape = pool(c, shape, 5, 3, "the auxiliary classifier's 5x5/3 average pool")
+    shape = unit(unit(shape, 128, 1), 768, 5, same=False)
+    dense(c, shape[0] * shape[1] * shape[2], spec.n_classes)
+
+
+AUX_CLASSIFIERS = {"inception_v1": plan_aux_inception_v1, "inception_v3": plan_aux_inception_v3}
+
+
 @dataclass(frozen=True)
 class BlockType:
     """How a learner block type is planned and rendered.
@@ -200,6 +490,23 @@ class BlockType:
     learner_doc: str
     expansion: int = 1  # output channels = expansion * n_filters
     post_activation: bool = False  # pre-activation nets end with BN-ReLU before pooling
+    post_prefix: str = "post_"  # the final BN-ReLU's names: post_bn (ResNet v2), bn (DenseNet)
+    post_doc: str = "Ends with BN-ReLU: pre-activation blocks leave their last sum un-normalised."
+    # Learner-level metaparameters (spec.learner fields, METAPARAMETERS entries) the learner
+    # takes after `groups`, and those of them it hands on to every group.
+    learner_args: tuple[str, ...] = ()
+    group_args: tuple[str, ...] = ()
+    # A block between consecutive groups (DenseNet's transition), planned by
+    # plan_transition(spec, c, shape) and named transition_name + the index of the group
+    # it follows (pool2 after conv2).
+    plan_transition: Callable | None = None
+    transition_name: str = ""
+    # The learner piece: SqueezeNet's numbers its fire modules across groups (fire2..fire9).
+    learner_template: str = "learner.py.j2"
+    # Further block pieces after block_template (Inception v3: one per block type).
+    more_block_templates: tuple[str, ...] = ()
+    # The learner returns (x, taps): the block outputs that feed auxiliary classifiers.
+    returns_taps: bool = False
 
 
 BLOCK_TYPES: dict[str, BlockType] = {
@@ -238,12 +545,81 @@ BLOCK_TYPES: dict[str, BlockType] = {
         expansion=4,
         post_activation=True,
     ),
+    "dense": BlockType(
+        plan_dense_group,
+        "groups/dense.py.j2",
+        "blocks/dense.py.j2",
+        "conv",
+        2,
+        "Each group stacks dense blocks: every block concatenates growth_rate new\n"
+        "feature maps to its input, so each block sees the maps of all blocks before it.\n"
+        "Between groups a transition block compresses the channels and halves H and W.",
+        post_activation=True,
+        post_prefix="",
+        post_doc="Ends with BN-ReLU (bn, relu): the last concatenation is not normalised.",
+        learner_args=("growth_rate", "compression"),
+        group_args=("growth_rate",),
+        plan_transition=plan_dense_transition,
+        transition_name="pool",
+    ),
+    "fire": BlockType(
+        plan_fire_group,
+        "groups/fire.py.j2",
+        "blocks/fire.py.j2",
+        "group",
+        1,
+        "Each group stacks fire modules (squeeze 1x1 -> expand 1x1 + 3x3); a 3x3/2 max\n"
+        "pool between consecutive groups halves H and W (delayed downsampling).",
+        plan_transition=plan_fire_pool,
+        transition_name="pool_after_group",
+        learner_template="learners/fire.py.j2",
+    ),
+    "inception_v1": BlockType(
+        plan_inception_v1_group,
+        "groups/inception_v1.py.j2",
+        "blocks/inception_v1.py.j2",
+        "inception_",
+        3,
+        "Each group stacks inception modules; a 3x3/2 max pool between groups halves H, W.",
+        plan_transition=plan_inception_v1_pool,
+        transition_name="pool",
+        learner_template="learners/inception_v1.py.j2",
+        returns_taps=True,
+    ),
+    "inception_v3": BlockType(
+        plan_inception_v3_group,
+        "groups/inception_v3.py.j2",
+        "blocks/inception_35x35.py.j2",
+        "grid",
+        1,
+        "Each group stacks the inception blocks of one grid size, then a grid reduction.",
+        learner_template="learners/inception_v3.py.j2",
+        more_block_templates=(
+            "blocks/inception_17x17.py.j2",
+            "blocks/inception_8x8.py.j2",
+            "blocks/grid_reduction.py.j2",
+        ),
+        returns_taps=True,
+    ),
 }
 
-STEM_TEMPLATES = {"resnet": "stems/resnet.py.j2", "resnet_preact": "stems/resnet.py.j2"}
+STEM_TEMPLATES = {
+    "resnet": "stems/resnet.py.j2",
+    "resnet_preact": "stems/resnet.py.j2",
+    "densenet": "stems/resnet.py.j2",  # the same layers; the max pool is named pool1
+    "squeezenet": "stems/squeezenet.py.j2",
+    "inception_v1": "stems/inception_v1.py.j2",
+    "inception_v3": "stems/inception_v3.py.j2",
+}
 CLASSIFIER_TEMPLATES = {
     "avg_pool": "classifiers/avg_pool.py.j2",
     "flatten": "classifiers/flatten.py.j2",
+    "conv": "classifiers/conv.py.j2",
+    "avg_pool_dropout": "classifiers/avg_pool.py.j2",
+}
+AUX_TEMPLATES = {
+    "inception_v1": "classifiers/aux_inception_v1.py.j2",
+    "inception_v3": "classifiers/aux_inception_v3.py.j2",
 }
 
 
@@ -262,33 +638,70 @@ class Plan:
     def templates(self) -> list[str]:
         """The piece templates the emitted file is made of, in reading order."""
         pieces = [STEM_TEMPLATES[self.spec.stem.kind]] if self.spec.stem.kind != "none" else []
-        pieces += ["learner.py.j2", self.block.group_template]
+        if "inception_v3" in (self.spec.stem.kind, self.spec.learner.block):
+            pieces.insert(0, "blocks/conv_bn.py.j2")  # the unit the stem and blocks call
+        pieces += [self.block.learner_template, self.block.group_template]
         if self.block.block_template:
             pieces.append(self.block.block_template)
-        return [*pieces, CLASSIFIER_TEMPLATES[self.spec.classifier.kind]]
+        pieces += self.block.more_block_templates
+        if getattr(self.spec.learner, "se_ratio", None):
+            pieces.append("blocks/se.py.j2")  # the SE link the residual blocks call
+        pieces.append(CLASSIFIER_TEMPLATES[self.spec.classifier.kind])
+        if self.spec.classifier.aux is not None:
+            pieces.append(AUX_TEMPLATES[self.spec.classifier.aux.kind])
+        return pieces
+
+    @property
+    def bottleneck_width(self) -> str:
+        """The bottleneck 3x3's width as the block template writes it: "n_filters" for a
+        plain ResNet, "n_filters // 16 * 32" for ResNeXt 32x4d (see bottleneck_width)."""
+        learner = self.spec.learner
+        return width_expression(learner.width_per_group, learner.cardinality)
 
     @property
     def metaparameters(self) -> dict:
         """The sizes the emitted builder loops over (structure stays in code)."""
         params = {"groups": [g.model_dump() for g in self.spec.learner.groups]}
-        if self.spec.classifier.kind == "flatten":
-            params["dense_units"] = list(self.spec.classifier.dense_units)
-            params["dropout"] = self.spec.classifier.dropout
+        for arg in self.block.learner_args:
+            params[arg] = getattr(self.spec.learner, arg)
+        for arg in self.classifier_args:
+            value = getattr(self.spec.classifier, arg)
+            params[arg] = list(value) if isinstance(value, tuple | list) else value
         return params
+
+    @property
+    def n_taps(self) -> int:
+        """How many auxiliary classifiers include_aux adds (the groups' aux_after)."""
+        return sum(len(getattr(group, "aux_after", ())) for group in self.spec.learner.groups)
 
     @property
     def classifier_args(self) -> list[str]:
         """Metaparameters the classifier takes (besides n_classes and the activation)."""
-        return ["dense_units", "dropout"] if self.spec.classifier.kind == "flatten" else []
+        kind = self.spec.classifier.kind
+        args = {"flatten": ["dense_units", "dropout"], "conv": ["dropout"]}
+        return {**args, "avg_pool_dropout": ["dropout"]}.get(kind, [])
 
 
 def _stage(plan: Plan, c: Counter, name: str, kind: str, detail: str, shape, before):
-    plan.stages.append(
-        Stage(name, kind, detail, tuple(shape), c.total - before[0], c.trainable - before[1])
+    total, trainable = c.total - before[0], c.trainable - before[1]
+    plan.stages.append(Stage(name, kind, detail, tuple(shape), total, trainable, c.where))
+
+
+def check_size(plan: Plan, source: str) -> None:
+    """Refuse a network over MAX_PARAMS parameters, naming the total and its largest stage."""
+    if plan.total_params <= MAX_PARAMS:
+        return
+    big = max(plan.stages, key=lambda stage: stage.params)
+    raise SpecError(
+        source,
+        "",
+        f"the network would have {plan.total_params:,} parameters, over the limit of "
+        f"{MAX_PARAMS:,} (the largest part: {big.path or big.name}, {big.params:,}); "
+        "check the sizes, or pass --allow-large to generate it anyway",
     )
 
 
-def make_plan(spec: Spec, source: str) -> Plan:
+def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
     block = BLOCK_TYPES[spec.learner.block]
     plan = Plan(spec, block)
     c = Counter(source)
@@ -300,6 +713,11 @@ def make_plan(spec: Spec, source: str) -> Plan:
         _stage(plan, c, "stem", "stem", spec.stem.kind, shape, mark)
 
     for index, group in enumerate(spec.learner.groups):
+        if index and block.plan_transition:  # between groups: after groups[index - 1]
+            mark = (c.total, c.trainable)
+            shape = block.plan_transition(spec, c, shape)  # c.where: the group it follows
+            name = f"{block.transition_name}{index - 1 + block.first_index}"
+            _stage(plan, c, name, "transition", "compress, H, W / 2", shape, mark)
         mark = (c.total, c.trainable)
         c.where = f"learner.groups[{index}]"
         shape = block.plan_group(spec, c, shape, group)
@@ -309,6 +727,7 @@ def make_plan(spec: Spec, source: str) -> Plan:
 
     if block.post_activation:
         mark = (c.total, c.trainable)
+        c.where = "learner"
         shape = bn(c, shape)
         _stage(plan, c, "post", "norm", "BN-ReLU", shape, mark)
 
@@ -323,5 +742,15 @@ def make_plan(spec: Spec, source: str) -> Plan:
     dense(c, units, spec.n_classes)
     _stage(plan, c, "classifier", "classifier", spec.classifier.kind, (spec.n_classes,), mark)
 
+    aux = spec.classifier.aux
+    if aux is not None and aux.include:  # the default build has the auxiliary classifiers
+        for index, tap in enumerate(c.taps, start=1):
+            mark = (c.total, c.trainable)
+            c.where = "classifier.aux"
+            AUX_CLASSIFIERS[aux.kind](spec, c, tap)
+            _stage(plan, c, f"aux{index}", "classifier", aux.kind, (spec.n_classes,), mark)
+
     plan.total_params, plan.trainable_params = c.total, c.trainable
+    if not allow_large:
+        check_size(plan, source)
     return plan

@@ -14,6 +14,7 @@ The two skins (templates/skins/) only lay the pieces out: module-level functions
 
 from __future__ import annotations
 
+import ast
 import shlex
 from functools import lru_cache
 from pathlib import Path
@@ -46,10 +47,14 @@ def environment() -> jinja2.Environment:
     )
 
 
-def regenerate_command(target: str, style: str, overrides: list[str]) -> str:
+def regenerate_command(
+    target: str, style: str, overrides: list[str], allow_large: bool = False
+) -> str:
     words = ["modelgen", "generate", target, "--style", style]
     for item in overrides:
         words += ["--set", item]
+    if allow_large:
+        words.append("--allow-large")
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -68,7 +73,9 @@ def _style_helpers(style: str, class_name: str) -> dict:
     return {"def_method": def_method, "def_static": def_static, "ref": ref}
 
 
-def render_source(plan: Plan, style: str, origin: str, target: str, overrides=()) -> str:
+def render_source(
+    plan: Plan, style: str, origin: str, target: str, overrides=(), allow_large: bool = False
+) -> str:
     """The unformatted source of the emitted file."""
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
@@ -77,7 +84,7 @@ def render_source(plan: Plan, style: str, origin: str, target: str, overrides=()
     context = {
         "version": __version__,
         "origin": origin,
-        "command": regenerate_command(target, style, list(overrides)),
+        "command": regenerate_command(target, style, list(overrides), allow_large),
         "spec": spec,
         "plan": plan,
         "block": plan.block,
@@ -94,6 +101,51 @@ def format_source(source: str) -> str:
     return black.format_str(source, mode=BLACK_MODE)
 
 
-def render(plan: Plan, style: str, origin: str, target: str, overrides=()) -> str:
-    """Plan -> the final, black-formatted text of the emitted file."""
-    return format_source(render_source(plan, style, origin, target, overrides))
+class UnsafeOutput(RuntimeError):
+    """The rendered file failed modelgen's own check (see check_emitted). It is a modelgen
+    bug, whatever the spec: the CLI reports an internal error and writes nothing."""
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` with no else."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+        and not node.orelse
+    )
+
+
+def check_emitted(source: str, text: str) -> None:
+    """Defence in depth for specs from strangers: the formatted file must keep, word for
+    word, the docstring the templates wrote (black did not reflow spec text into code), and
+    its top level may only hold that docstring, imports of keras, one assignment, function
+    and class definitions and the __main__ guard: importing it runs nothing else."""
+    tree = ast.parse(text)
+    if ast.get_docstring(tree, clean=False) != ast.get_docstring(ast.parse(source), clean=False):
+        raise UnsafeOutput("formatting changed the module docstring")
+    for index, node in enumerate(tree.body):
+        if index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Import) and [a.name for a in node.names] == ["keras"]:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module == "keras" and node.level == 0:
+            continue
+        if isinstance(node, (ast.Assign, ast.FunctionDef, ast.ClassDef)) or _is_main_guard(node):
+            continue
+        raise UnsafeOutput(f"unexpected top-level {type(node).__name__} at line {node.lineno}")
+
+
+def render(
+    plan: Plan, style: str, origin: str, target: str, overrides=(), allow_large: bool = False
+) -> str:
+    """Plan -> the final, black-formatted, checked text of the emitted file."""
+    source = render_source(plan, style, origin, target, overrides, allow_large)
+    text = format_source(source)
+    check_emitted(source, text)
+    return text

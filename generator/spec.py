@@ -7,9 +7,11 @@ pydantic v2; every problem becomes one `SpecError` line naming the field path.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import keyword
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +36,7 @@ PRESETS_DIR = Path(__file__).parent / "presets"
 MAX_FILTERS = 65536
 MAX_BLOCKS = 1024
 MAX_IMAGE_SIDE = 8192
+MAX_SPEC_BYTES = 1_000_000  # a preset is about 2 kB
 
 Filters = Annotated[StrictInt, Field(ge=1, le=MAX_FILTERS)]
 Count = Annotated[StrictInt, Field(ge=1, le=MAX_BLOCKS)]
@@ -41,9 +44,38 @@ Side = Annotated[StrictInt, Field(ge=1, le=MAX_IMAGE_SIDE)]
 Stride = Annotated[StrictInt, Field(ge=1, le=8)]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0, strict=True)]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Text that lands in a docstring or comment: printable, no way to close the string.
-_UNSAFE_TEXT = re.compile(r'("""|\\|[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\x85]|\{\{|\{%|\{#)')
+# \Z, not $: "$" also matches before a trailing newline, and "Net\n" is no identifier.
+_IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+# Text that lands in a docstring: nothing that could end the string, escape out of it, or
+# read as a template. Every character must also be printable (str.isprintable): no control
+# characters (tab, NUL, ESC), no line or paragraph separators (U+2028, U+2029, U+0085), no
+# invisible format characters (bidi overrides, zero-width spaces), no lone surrogates.
+_UNSAFE_TEXT = re.compile(r'("""|\\|\{\{|\{%|\{#)')
+
+# Names an emitted file binds or looks up: module globals, functions, methods, arguments
+# and locals. A class named like one of them would shadow it (`class layers:` breaks every
+# `layers.Conv2D`; `class x:` makes `x.group(...)` read the local tensor), so class_name may
+# not be one. tests/test_hostile.py holds this set to the names the golden files use.
+EMITTED_NAMES = frozenset(
+    """
+    keras layers ops METAPARAMETERS build_model stem learner group projection_block
+    identity_block classifier metaparameters model self x name n_filters n_blocks n_layers
+    strides first_strides block_strides index groups group_params shortcut preact units
+    dense_units dropout activation n_classes input_shape include_top pooling
+    classifier_activation inputs outputs params unknown
+    dense_block transition_block growth_rate compression
+    width se_block channels gate ratio group_slice branches branch
+    fire_block expand_1x1 expand_3x3 first number
+    include_aux taps tap group_taps aux_classifier inception_block blocks block block_params
+    aux_after letter n_1x1 n_3x3_reduce n_3x3 n_5x5_reduce n_5x5 n_pool_proj n_3x3dbl_reduce
+    n_3x3dbl n_7x7_reduce n_7x7 n_7x7dbl_reduce n_7x7dbl n_7x7x3_reduce n_7x7x3 conv_bn
+    filters kernel_size counter padding suffix grid reduction grid_reduction block_35x35
+    block_17x17 block_8x8 reduction_35x35 reduction_17x17 branch_1x1 branch_3x3
+    branch_3x3dbl branch_5x5 branch_7x7 branch_7x7dbl branch_7x7x3 branch_pool split_1x3
+    split_3x1
+    """.split()
+)
+_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 
 
 def _identifier(value: str) -> str:
@@ -52,17 +84,78 @@ def _identifier(value: str) -> str:
     return value
 
 
-def _one_line(value: str) -> str:
-    if "\n" in value or "\r" in value:
-        raise ValueError("must be a single line")
-    return _safe_text(value)
+def _class_name(value: str) -> str:
+    _identifier(value)
+    if value.startswith("__") and value.endswith("__"):
+        raise ValueError(f"{value!r} is reserved: Python keeps __dunder__ names for itself")
+    if value in _BUILTINS:
+        raise ValueError(
+            f"{value!r} is reserved: the class would shadow the Python builtin {value!r}"
+        )
+    if value in EMITTED_NAMES:
+        raise ValueError(
+            f"{value!r} is reserved: the emitted file uses the name {value!r}, and the "
+            "class would shadow it"
+        )
+    return value
 
 
-def _safe_text(value: str) -> str:
+def _unprintable(text: str) -> str | None:
+    for char in text:
+        if not char.isprintable():
+            return f"{char!r} (U+{ord(char):04X})"
+    return None
+
+
+def _checked_text(value: str) -> None:
     bad = _UNSAFE_TEXT.search(value)
     if bad:
         raise ValueError(f"must not contain {bad.group(0)!r} (it would end up in Python source)")
+
+
+def _one_line(value: str) -> str:
+    """A single printable line, as written (it lands in the docstring verbatim)."""
+    _checked_text(value)
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be a single line")
+    char = _unprintable(value)
+    if char:
+        raise ValueError(f"must be printable text, but contains {char}")
+    if value != value.strip(" "):
+        raise ValueError("must not start or end with a space")
     return value
+
+
+def _title(value: str) -> str:
+    _one_line(value)
+    if value.startswith('"'):
+        # black would pad it away from the docstring's opening quotes.
+        raise ValueError("must not start with '\"' (it would touch the docstring's quotes)")
+    return value
+
+
+def _safe_text(value: str) -> str:
+    """Printable lines joined by \\n. Trailing spaces are dropped from each line (black
+    would drop them from the docstring anyway); everything else is kept as written."""
+    _checked_text(value)
+    lines = value.split("\n")
+    for number, line in enumerate(lines, start=1):
+        char = _unprintable(line)
+        if char:
+            raise ValueError(f"must be printable text, but line {number} contains {char}")
+    return "\n".join(line.rstrip(" ") for line in lines)
+
+
+def _derive_class_name(name: str) -> str:
+    """my_net -> MyNet; when that is no usable class name ("_0" -> "0", "value_error" ->
+    the builtin ValueError), the name itself, else the CamelCase name + "Model"."""
+    camel = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    for candidate in (camel, name, f"{camel}Model"):
+        try:
+            return _class_name(candidate)
+        except ValueError:
+            continue
+    return name  # unreachable for an identifier name; validation reports it if so
 
 
 class _Model(BaseModel):
@@ -81,10 +174,41 @@ class Conventions(_Model):
 
 class Stem(_Model):
     """none: the first group sees the pixels (VGG). resnet: 7x7/2 conv -> BN -> ReLU -> 3x3/2
-    max pool. resnet_preact: the same without BN-ReLU (pre-activation blocks normalise)."""
+    max pool. resnet_preact: the same without BN-ReLU (pre-activation blocks normalise).
+    densenet: the resnet stem under keras.applications' DenseNet names (max pool `pool1`).
+    squeezenet: kernel_size x kernel_size/2 conv (no padding) -> ReLU -> 3x3/2 max pool with
+    PyTorch's ceil_mode (conv1, pool1). inception_v1, inception_v3: the papers' stems, at the
+    papers' sizes (n_filters does not apply): GoogLeNet's 7x7/2 conv -> 3x3/2 max pool -> 1x1
+    -> 3x3 convs -> 3x3/2 max pool; Inception v3's five conv-BN-ReLU units and two max pools.
+    """
 
-    kind: Literal["none", "resnet", "resnet_preact"] = "none"
+    kind: Literal[
+        "none", "resnet", "resnet_preact", "densenet", "squeezenet", "inception_v1", "inception_v3"
+    ] = "none"
     n_filters: Filters = 64
+    # squeezenet only (default 7): SqueezeNet 1.0 has a 7x7 conv1, 1.1 a 3x3.
+    kernel_size: Annotated[StrictInt, Field(ge=1, le=15)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _squeezenet_default(cls, data):
+        if isinstance(data, dict) and data.get("kind") == "squeezenet":
+            if data.get("kernel_size") is None:
+                data = {**data, "kernel_size": 7}
+        return data
+
+    @model_validator(mode="after")
+    def _kernel_size_is_squeezenet_only(self):
+        if self.kind != "squeezenet" and self.kernel_size is not None:
+            raise ValueError(
+                f"kernel_size applies only to stem kind 'squeezenet' (the {self.kind} stem's "
+                "convolution is fixed)"
+            )
+        if self.kind.startswith("inception") and self.n_filters != 64:
+            raise ValueError(
+                f"n_filters does not apply to stem kind '{self.kind}' (its sizes are the paper's)"
+            )
+        return self
 
 
 class VGGGroup(_Model):
@@ -104,16 +228,32 @@ class VGGLearner(_Model):
 
 
 class ResidualLearner(_Model):
+    """Residual blocks, with two options that compose: ResNeXt's grouped 3x3 (bottleneck:
+    cardinality, width_per_group, grouped_conv) and an SE link (basic, bottleneck: se_ratio).
+    """
+
     block: Literal["basic", "bottleneck", "preact_bottleneck"]
     # bottleneck only (default 1x1): v1 strides the first 1x1, v1.5 strides the 3x3.
     stride_on: Literal["1x1", "3x3"] | None = None
+    # bottleneck only (defaults 1, 64, native): ResNeXt. The 3x3 is split into `cardinality`
+    # groups of int(n_filters * width_per_group / 64) channels each (torchvision's
+    # base_width); the block's output stays 4 * n_filters. native: one Conv2D(groups=...);
+    # split: the paper's split-transform-merge, one Conv2D per group, then Concatenate.
+    cardinality: Annotated[StrictInt, Field(ge=1, le=1024)] | None = None
+    width_per_group: Filters | None = None
+    grouped_conv: Literal["native", "split"] | None = None
+    # basic and bottleneck: a squeeze-and-excitation link on the residual branch, with
+    # channels // se_ratio channels in its bottleneck (None: no SE link).
+    se_ratio: Annotated[StrictInt, Field(ge=1, le=MAX_FILTERS)] | None = None
     groups: list[ResidualGroup] = Field(min_length=1, max_length=64)
 
     @model_validator(mode="before")
     @classmethod
     def _bottleneck_default(cls, data):
-        if isinstance(data, dict) and data.get("block") == "bottleneck" and "stride_on" not in data:
-            data = {**data, "stride_on": "1x1"}
+        if isinstance(data, dict) and data.get("block") == "bottleneck":
+            defaults = {"stride_on": "1x1", "cardinality": 1, "width_per_group": 64}
+            defaults["grouped_conv"] = "native"
+            data = {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
         return data
 
     @model_validator(mode="after")
@@ -123,25 +263,241 @@ class ResidualLearner(_Model):
                 f"stride_on applies only to block 'bottleneck' ({self.block} blocks "
                 "stride their first 3x3)"
             )
+        for option in ("cardinality", "width_per_group", "grouped_conv"):
+            if self.block != "bottleneck" and getattr(self, option) is not None:
+                raise ValueError(
+                    f"{option} applies only to block 'bottleneck' (the ResNeXt grouped 3x3)"
+                )
+        if self.block == "preact_bottleneck" and self.se_ratio is not None:
+            raise ValueError("se_ratio applies only to blocks 'basic' and 'bottleneck'")
         return self
 
 
-LEARNER_TAGS = ("vgg", "basic", "bottleneck", "preact_bottleneck")
-Learner = Annotated[VGGLearner | ResidualLearner, Field(discriminator="block")]
+class DenseGroup(_Model):
+    n_blocks: Count
+
+
+class DenseLearner(_Model):
+    """DenseNet: each dense block adds growth_rate feature maps to its input's; a transition
+    between groups compresses the channels to int(C * compression) and halves H and W."""
+
+    block: Literal["dense"]
+    growth_rate: Filters = 32
+    compression: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.5
+    groups: list[DenseGroup] = Field(min_length=1, max_length=64)
+
+
+class FireGroup(_Model):
+    # One fire module per entry, its squeeze width s: 1x1 squeeze to s, then 1x1 and 3x3
+    # expands of 4 * s each, concatenated to 8 * s channels.
+    n_filters: list[Filters] = Field(min_length=1, max_length=MAX_BLOCKS)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.n_filters)
+
+
+class FireLearner(_Model):
+    """SqueezeNet: groups of fire modules, a 3x3/2 max pool between consecutive groups
+    (delayed downsampling). bypass: none; simple, an identity shortcut around each fire
+    module whose input and output widths match (fire3, 5, 7, 9 in SqueezeNet 1.0); complex,
+    also a 1x1 conv -> ReLU shortcut around the others."""
+
+    block: Literal["fire"]
+    bypass: Literal["none", "simple", "complex"] = "none"
+    groups: list[FireGroup] = Field(min_length=1, max_length=64)
+
+
+# Inception. Block sizes are the columns of the papers' tables: #1x1, #NxN reduce (the 1x1
+# before an NxN branch), #NxN, pool proj (the 1x1 after the pooling branch).
+
+
+class InceptionV1Block(_Model):
+    """GoogLeNet inception module (Table 1's columns): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 |
+    3x3/1 max pool -> 1x1, concatenated."""
+
+    n_1x1: Filters
+    n_3x3_reduce: Filters
+    n_3x3: Filters
+    n_5x5_reduce: Filters
+    n_5x5: Filters
+    n_pool_proj: Filters
+
+
+class Inception35x35Block(_Model):
+    """Inception v3 35x35 block (mixed0-2): 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 |
+    3x3 average pool -> 1x1."""
+
+    n_1x1: Filters
+    n_5x5_reduce: Filters
+    n_5x5: Filters
+    n_3x3dbl_reduce: Filters
+    n_3x3dbl: Filters
+    n_pool_proj: Filters
+
+
+class Inception17x17Block(_Model):
+    """Inception v3 17x17 block (mixed4-7), 7x7 factorised: 1x1 | 1x1 -> 1x7 -> 7x1 |
+    1x1 -> 7x1 -> 1x7 -> 7x1 -> 1x7 | 3x3 average pool -> 1x1. The inner convolutions keep
+    the reduce width; the last one of each branch has n_7x7 / n_7x7dbl filters."""
+
+    n_1x1: Filters
+    n_7x7_reduce: Filters
+    n_7x7: Filters
+    n_7x7dbl_reduce: Filters
+    n_7x7dbl: Filters
+    n_pool_proj: Filters
+
+
+class Inception8x8Block(_Model):
+    """Inception v3 8x8 block (mixed9-10), expanded: 1x1 | 1x1 -> (1x3 | 3x1) |
+    1x1 -> 3x3 -> (1x3 | 3x1) | 3x3 average pool -> 1x1; a split contributes 2 * n maps."""
+
+    n_1x1: Filters
+    n_3x3_reduce: Filters
+    n_3x3: Filters
+    n_3x3dbl_reduce: Filters
+    n_3x3dbl: Filters
+    n_pool_proj: Filters
+
+
+class Reduction35x35(_Model):
+    """Grid reduction 35x35 -> 17x17 (mixed3): 3x3/2 | 1x1 -> 3x3 -> 3x3/2 | 3x3/2 max pool."""
+
+    n_3x3: Filters
+    n_3x3dbl_reduce: Filters
+    n_3x3dbl: Filters
+
+
+class Reduction17x17(_Model):
+    """Grid reduction 17x17 -> 8x8 (mixed8): 1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 |
+    3x3/2 max pool."""
+
+    n_3x3_reduce: Filters
+    n_3x3: Filters
+    n_7x7x3_reduce: Filters
+    n_7x7x3: Filters
+
+
+# The blocks (1 = a group's first) whose outputs also feed an auxiliary classifier.
+AuxAfter = Annotated[list[Count], Field(default_factory=list, max_length=MAX_BLOCKS)]
+
+
+class _InceptionGroup(_Model):
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    @model_validator(mode="after")
+    def _aux_after_names_blocks(self):
+        taps = self.aux_after
+        if taps != sorted(set(taps)):
+            raise ValueError(f"aux_after must list block numbers in increasing order, got {taps}")
+        if taps and taps[-1] > len(self.blocks):
+            raise ValueError(
+                f"aux_after names block {taps[-1]}, but the group has {len(self.blocks)} "
+                "block(s) (1 is the first)"
+            )
+        return self
+
+
+class InceptionV1Group(_InceptionGroup):
+    # Blocks are named by letter (inception_3a, 3b ...), hence at most 26.
+    blocks: list[InceptionV1Block] = Field(min_length=1, max_length=26)
+    aux_after: AuxAfter
+
+
+class Grid35x35Group(_InceptionGroup):
+    grid: Literal["35x35"]
+    blocks: list[Inception35x35Block] = Field(min_length=1, max_length=MAX_BLOCKS)
+    reduction: Reduction35x35 | None = None
+    aux_after: AuxAfter
+
+
+class Grid17x17Group(_InceptionGroup):
+    grid: Literal["17x17"]
+    blocks: list[Inception17x17Block] = Field(min_length=1, max_length=MAX_BLOCKS)
+    reduction: Reduction17x17 | None = None
+    aux_after: AuxAfter
+
+
+class Grid8x8Group(_InceptionGroup):
+    grid: Literal["8x8"]
+    blocks: list[Inception8x8Block] = Field(min_length=1, max_length=MAX_BLOCKS)
+    reduction: None = None  # no grid reduction follows the 8x8 blocks
+    aux_after: AuxAfter
+
+
+GRID_TAGS = ("35x35", "17x17", "8x8")
+GridGroup = Annotated[Grid35x35Group | Grid17x17Group | Grid8x8Group, Field(discriminator="grid")]
+
+
+class InceptionV1Learner(_Model):
+    """GoogLeNet: groups of inception modules, a 3x3/2 max pool between consecutive groups."""
+
+    block: Literal["inception_v1"]
+    groups: list[InceptionV1Group] = Field(min_length=1, max_length=64)
+
+
+class InceptionV3Learner(_Model):
+    """Inception v3: each group stacks the blocks of one grid size (its `grid` tag picks the
+    block type), then its grid reduction to the next grid, if it has one."""
+
+    block: Literal["inception_v3"]
+    groups: list[GridGroup] = Field(min_length=1, max_length=64)
+
+
+LEARNER_TAGS = (
+    "vgg",
+    "basic",
+    "bottleneck",
+    "preact_bottleneck",
+    "dense",
+    "fire",
+    "inception_v1",
+    "inception_v3",
+)
+Learner = Annotated[
+    VGGLearner
+    | ResidualLearner
+    | DenseLearner
+    | FireLearner
+    | InceptionV1Learner
+    | InceptionV3Learner,
+    Field(discriminator="block"),
+]
+
+
+class AuxClassifier(_Model):
+    """Auxiliary classifiers (Inception), one on each block output a group lists in its
+    aux_after. inception_v1: 5x5/3 average pool -> 1x1 conv (128) -> dense 1024 -> dropout
+    0.7 -> softmax. inception_v3: 5x5/3 average pool -> 1x1 conv (128) -> 5x5 conv (768),
+    each with BN-ReLU -> softmax. `include` is the default of the built model's include_aux
+    switch; `loss_weight` is the weight the emitted docstring suggests for each auxiliary loss.
+    """
+
+    kind: Literal["inception_v1", "inception_v3"]
+    include: StrictBool = True
+    loss_weight: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.3
 
 
 class Classifier(_Model):
     """avg_pool: global average pool -> softmax (ResNet). flatten: flatten -> dense layers
-    -> softmax (VGG)."""
+    -> softmax (VGG). conv: dropout -> 1x1 conv to n_classes maps -> ReLU -> global average
+    pool -> softmax (SqueezeNet: no dense layer). avg_pool_dropout: global average pool ->
+    dropout -> softmax (GoogLeNet). aux: auxiliary classifiers besides the main one."""
 
-    kind: Literal["avg_pool", "flatten"]
+    kind: Literal["avg_pool", "flatten", "conv", "avg_pool_dropout"]
     dense_units: list[Filters] = Field(default_factory=list, max_length=8)
     dropout: Rate = 0.0
+    aux: AuxClassifier | None = None
 
     @model_validator(mode="after")
     def _dense_needs_flatten(self):
         if self.kind == "avg_pool" and (self.dense_units or self.dropout):
             raise ValueError("dense_units and dropout apply only to classifier kind 'flatten'")
+        if self.kind in ("conv", "avg_pool_dropout") and self.dense_units:
+            raise ValueError("dense_units apply only to classifier kind 'flatten'")
         return self
 
 
@@ -161,8 +517,10 @@ class Spec(_Model):
     learner: Learner
     classifier: Classifier
 
-    _name_is_identifier = field_validator("name", "class_name")(_identifier)
-    _single_line = field_validator("family", "title", "citation", "reference")(_one_line)
+    _name_is_identifier = field_validator("name")(_identifier)
+    _class_name_is_free = field_validator("class_name")(_class_name)
+    _single_line = field_validator("family", "citation", "reference")(_one_line)
+    _title_line = field_validator("title")(_title)
     _safe_description = field_validator("description")(_safe_text)
 
     @model_validator(mode="before")
@@ -170,8 +528,7 @@ class Spec(_Model):
     def _derive_names(cls, data):
         if isinstance(data, dict) and isinstance(data.get("name"), str):
             if "class_name" not in data and _IDENTIFIER.match(data["name"]):
-                camel = "".join(part[:1].upper() + part[1:] for part in data["name"].split("_"))
-                data = {**data, "class_name": camel or data["name"]}
+                data = {**data, "class_name": _derive_class_name(data["name"])}
             if "title" not in data and isinstance(data.get("class_name"), str):
                 data = {**data, "title": data["class_name"]}
         return data
@@ -180,6 +537,25 @@ class Spec(_Model):
     @classmethod
     def _list_is_fine(cls, value):
         return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _aux_classifiers_have_taps(self):
+        tapped = [
+            index
+            for index, group in enumerate(self.learner.groups)
+            if getattr(group, "aux_after", None)
+        ]
+        if self.classifier.aux is not None and not tapped:
+            raise ValueError(
+                "classifier.aux: no learner group lists aux_after, so the auxiliary "
+                "classifiers have no block output to attach to"
+            )
+        if tapped and self.classifier.aux is None:
+            raise ValueError(
+                f"learner.groups[{tapped[0]}].aux_after: needs classifier.aux (the kind of "
+                "auxiliary classifier to attach)"
+            )
+        return self
 
     @property
     def keras_reference(self) -> bool:
@@ -196,20 +572,48 @@ def preset_names() -> list[str]:
 
 def _read_yaml(path: Path, source: str) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:  # bounded: a pipe or a huge file cannot flood memory
+            data = handle.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(source, "", f"is over {MAX_SPEC_BYTES:,} bytes; not a spec file")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise SpecError(source, "", "no such file") from None
     except IsADirectoryError:
         raise SpecError(source, "", "is a directory, not a spec file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(source, "", f"cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(source, "", f"cannot read: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise SpecError(source, "", f"cannot read: {exc.strerror or type(exc).__name__}") from None
+    return _parse_yaml(text, source)
+
+
+def _parse_yaml(text: str, source: str, path: str = "", what: str = "invalid YAML") -> Any:
+    """yaml.safe_load, with every way it can fail turned into one SpecError line."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(source, where, f"invalid YAML: {problem}") from None
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark and not path else path
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [""])[0]
+        raise SpecError(source, where, f"{what}: {problem[:200]}") from None
+    except RecursionError:
+        raise SpecError(source, path, f"{what}: nested too deeply") from None
+    except ValueError as exc:
+        # PyYAML converts numbers with int()/float(); Python refuses integers of more
+        # than 4300 digits, and dates like 2024-13-45 do not exist.
+        if "integer string conversion" in str(exc):
+            raise SpecError(source, path, f"{what}: a number has too many digits") from None
+        raise SpecError(source, path, f"{what}: {str(exc)[:200]}") from None
+    except Exception as exc:  # whatever else the YAML constructors raise
+        raise SpecError(source, path, f"{what}: {type(exc).__name__}") from None
+
+
+def _exists(target: str) -> bool:
+    try:
+        return Path(target).exists()
+    except (OSError, ValueError):  # a name too long for the file system, say
+        return False
 
 
 def load_raw(target: str) -> tuple[dict, str]:
@@ -220,7 +624,7 @@ def load_raw(target: str) -> tuple[dict, str]:
     if not looks_like_file:
         if target in preset_names():
             return _read_yaml(PRESETS_DIR / f"{target}.yaml", target), target
-        if not Path(target).exists():
+        if not _exists(target):
             close = difflib.get_close_matches(target, preset_names(), n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else "; `modelgen list` shows them"
             raise SpecError(target, "", f"unknown preset{hint}")
@@ -244,17 +648,15 @@ def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
         path, sep, text = item.partition("=")
         if not sep or not path:
             raise SpecError(source, item, "--set needs the form dotted.path=value")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise SpecError(source, path, f"--set value is not valid YAML: {text!r}") from None
+        value = _parse_yaml(text, source, path, f"--set value is not valid YAML ({_show(text)})")
         node: Any = data
         keys = path.split(".")
         for depth, key in enumerate(keys):
             last = depth == len(keys) - 1
             here = ".".join(keys[: depth + 1])
             if isinstance(node, list):
-                if not key.isdigit() or int(key) >= len(node):
+                # isascii: "²" and "٣" pass isdigit(); a 5000-digit index fails int().
+                if not (key.isascii() and key.isdigit()) or len(key) > 9 or int(key) >= len(node):
                     raise SpecError(source, here, f"no list item {key} (the list has {len(node)})")
                 if last:
                     node[int(key)] = value
@@ -278,6 +680,8 @@ def _loc_to_path(loc: tuple) -> str:
     for part in loc:
         if previous == "learner" and part in LEARNER_TAGS:
             continue  # the discriminated union's tag, not a field the user wrote
+        if isinstance(previous, int) and part in GRID_TAGS:
+            continue  # an Inception v3 group's tag (learner.groups[0].35x35.blocks ...)
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -286,11 +690,26 @@ def _loc_to_path(loc: tuple) -> str:
     return out
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = _SHORT_REPR.maxlong = 60
+
+
+def _show(value: Any) -> str:
+    """A short repr of what the user wrote, whatever it is: huge integers (beyond Python's
+    int-to-str limit), deep or self-referencing YAML structures included."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        shown = _SHORT_REPR.repr(value)
+    except Exception:  # a repr that fails (RecursionError, ValueError) still gets a line
+        shown = f"<{type(value).__name__}>"
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def _reason(err: dict) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    shown = _show(value)
     if kind == "greater_than_equal":
         return f"must be >= {ctx['ge']}, got {shown}"
     if kind == "less_than_equal":
@@ -326,7 +745,13 @@ def _suggest_field(err: dict, loc: tuple) -> str:
     for part in loc[:-1]:
         if isinstance(part, int) or part in LEARNER_TAGS:
             if part in LEARNER_TAGS:
-                parent = VGGLearner if part == "vgg" else ResidualLearner
+                parent = {
+                    "vgg": VGGLearner,
+                    "dense": DenseLearner,
+                    "fire": FireLearner,
+                    "inception_v1": InceptionV1Learner,
+                    "inception_v3": InceptionV3Learner,
+                }.get(part, ResidualLearner)
             continue
         info = parent.model_fields.get(part) if isinstance(parent, type) else None
         if info is None:

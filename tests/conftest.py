@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.errors import SpecError
 from generator.pipeline import plan_for
 from generator.spec import preset_names
 
@@ -50,6 +51,31 @@ def golden_module(preset: str, style: str):
 @cache
 def plan(preset: str):
     return plan_for(preset)
+
+
+# Square sides tried, smallest first, for a preset's small test input (see small_input).
+SMALL_SIDES = (64, 75, 96, 128, 160, 224, 299)
+
+
+@cache
+def small_input(preset: str) -> tuple[int, int, int]:
+    """A small input the preset builds at with its default heads: 64x64 for most, else the
+    smallest of SMALL_SIDES its plan accepts (Inception v3's valid convolutions need 75x75,
+    Inception v1's auxiliary classifiers a 5x5 tap)."""
+    channels = plan(preset).spec.input_shape[2]
+    for side in SMALL_SIDES:
+        try:
+            plan_for(preset, [f"input_shape=[{side}, {side}, {channels}]"])
+        except SpecError:
+            continue
+        return (side, side, channels)
+    raise AssertionError(f"{preset} plans at none of the sides {SMALL_SIDES}")
+
+
+def as_outputs(result) -> list:
+    """A model's call result as a list, one entry per output: a model with auxiliary
+    classifiers (Inception, include_aux=True) returns [main, aux1, ...]."""
+    return list(result) if isinstance(result, list | tuple) else [result]
 
 
 def model_class(module, preset: str):

@@ -45,7 +45,13 @@ def plan_error(data: dict, source: str = "test.yaml") -> SpecError:
 
 
 def test_preset_names():
-    assert len(PRESETS) == 11
+    assert len(PRESETS) >= 11  # each family adds its own; the sets below must be there
+    assert {"inception_v1", "inception_v3"} <= set(PRESETS)
+    assert {"resnext50_32x4d", "resnext101_32x8d", "se_resnet50", "se_resnext50_32x4d"} <= set(
+        PRESETS
+    )
+    assert {"squeezenet1_0", "squeezenet1_1", "squeezenet1_0_simple_bypass"} <= set(PRESETS)
+    assert "squeezenet1_0_complex_bypass" in PRESETS
     assert {"resnet18", "resnet34", "resnet50", "resnet50_v1_5", "resnet50_v2"} <= set(PRESETS)
     assert {"resnet101", "resnet101_v2", "resnet152", "resnet152_v2", "vgg16", "vgg19"} <= set(
         PRESETS
@@ -190,10 +196,10 @@ def test_missing_required_field():
 
 def test_bad_learner_block():
     data = raw("resnet50")
-    data["learner"]["block"] = "dense"
+    data["learner"]["block"] = "capsule"
     err = spec_error(data)
     assert err.path == "learner.block" or err.path == "learner"
-    assert "'dense'" in err.reason
+    assert "'capsule'" in err.reason
 
 
 def test_stride_on_on_a_basic_learner_is_rejected():

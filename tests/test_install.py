@@ -1,0 +1,112 @@
+"""An installed wheel works like the checkout: templates and presets ship as package data.
+
+Builds the wheel with `pip wheel`, installs it (and nothing else) into a fresh virtualenv,
+and runs that venv's `modelgen` from an unrelated folder. The venv borrows the runtime
+dependencies (jinja2, black, typer, pydantic, PyYAML) from this interpreter through a .pth
+line, which adds their folder to sys.path without running the .pth files in it, so the
+editable install of this checkout stays invisible to the new venv.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+from generator.pipeline import generate
+from generator.render import STYLES
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # builds a wheel and a virtualenv
+
+
+def _run(argv, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, timeout=300, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(modelgen executable, python of the venv, a folder unrelated to the checkout)."""
+    base = tmp_path_factory.mktemp("wheel")
+    wheels = base / "dist"
+    build = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+        cwd=base,
+    )
+    assert build.returncode == 0, build.stderr.decode()[-3000:]
+    (wheel,) = wheels.glob("modelgen-*.whl")
+
+    env_dir = base / "venv"
+    venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(env_dir)
+    bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    python = bin_dir / ("python.exe" if os.name == "nt" else "python")
+    # The new venv's own site-packages, from its own interpreter.
+    site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    assert site.returncode == 0, site.stderr
+    site_packages = Path(site.stdout.decode().strip())
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site_packages / "zz_borrowed_dependencies.pth").write_text(
+        "".join(f"{path}\n" for path in sorted(ours)), encoding="utf-8"
+    )
+    install = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        cwd=base,
+    )
+    assert install.returncode == 0, install.stderr.decode()[-3000:]
+    elsewhere = base / "elsewhere"
+    elsewhere.mkdir()
+    return bin_dir / "modelgen", python, elsewhere
+
+
+def test_the_wheel_carries_templates_and_presets(installed):
+    _, python, elsewhere = installed
+    probe = _run(
+        [
+            str(python),
+            "-c",
+            "import generator, generator.render as r, generator.spec as s;"
+            "print(generator.__file__); print(r.templates_dir()); print(len(s.preset_names()))",
+        ],
+        cwd=elsewhere,
+    )
+    assert probe.returncode == 0, probe.stderr.decode()
+    module, templates, presets = probe.stdout.decode().splitlines()
+    venv_dir = python.parent.parent
+    assert Path(module).is_relative_to(venv_dir), f"imported {module}, not the wheel"
+    assert Path(templates).is_relative_to(venv_dir) and Path(templates).name == "templates"
+    assert int(presets) == len(list((ROOT / "generator" / "presets").glob("*.yaml")))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_installed_generate_is_byte_identical_to_the_editable_install(installed, style):
+    modelgen, _, elsewhere = installed
+    proc = _run([str(modelgen), "generate", "resnet50", "--style", style], cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == generate("resnet50", style).encode("utf-8")
+    assert proc.stdout == (ROOT / "golden" / style / "resnet50.py").read_bytes()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_installed_list_matches_the_editable_install(installed):
+    modelgen, _, elsewhere = installed
+    wheel = _run([str(modelgen), "list"], cwd=elsewhere)
+    here = _run([sys.executable, "-m", "generator", "list"], cwd=elsewhere)
+    assert wheel.returncode == 0 and here.returncode == 0, wheel.stderr + here.stderr
+    assert wheel.stdout == here.stdout
+    assert b"resnet50" in wheel.stdout and b"vgg19" in wheel.stdout

@@ -1,0 +1,43 @@
+"""Save and load: every preset in both styles survives `model.save(.keras)` and
+`keras.saving.load_model` with the same weights and the same outputs, bit for bit.
+
+Built small (64x64x3 for most presets, see conftest.small_input) with 10 classes so the
+whole sweep stays well under two minutes.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import PRESETS, STYLES, as_outputs, build, small_input
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_save_and_load_round_trip(preset, style, tmp_path):
+    shape = small_input(preset)
+    model = build(preset, style, input_shape=shape, n_classes=10)
+    path = tmp_path / f"{preset}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    assert loaded.count_params() == model.count_params()
+    for saved, restored in zip(model.weights, loaded.weights, strict=True):
+        assert saved.path == restored.path
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(restored)
+        )
+
+    batch = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    outputs = as_outputs(model(batch, training=False))
+    restored = as_outputs(loaded(batch, training=False))
+    assert len(restored) == len(outputs) == len(model.outputs)
+    for output, output_after in zip(outputs, restored, strict=True):
+        before = keras.ops.convert_to_numpy(output)
+        after = keras.ops.convert_to_numpy(output_after)
+        assert before.shape == (2, 10)
+        assert np.isfinite(before).all()
+        np.testing.assert_array_equal(after, before)
