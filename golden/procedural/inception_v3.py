@@ -150,7 +150,8 @@ def conv_bn(x, filters, kernel_size, counter, strides=1, padding="same"):
 
 def stem(x):
     """Coarse features: 3x3/2 -> 3x3 -> 3x3 convs, 3x3/2 max pool, 1x1 -> 3x3 convs,
-    3x3/2 max pool (H, W / 8 or so; 299 -> 35). Builds units conv2d ... conv2d_4.
+    3x3/2 max pool: three halvings, the valid convs and pools trimming a few pixels
+    more (299 -> 35). Builds the units conv2d ... conv2d_4.
     """
     counter = {"conv2d": 0}
     x = conv_bn(x, 32, 3, counter, strides=2, padding="valid")
