@@ -308,13 +308,20 @@ def test_one_training_step(preset, style):
             for w, loss in zip([1.0] + [aux_weight] * (len(losses) - 1), losses, strict=True)
         )
 
+    # In graph mode (tf.function) a grouped convolution compiles once; eagerly, TensorFlow
+    # recompiles it on every call, which makes ResNeXt's step minutes long on CPU.
+    def loss_and_grads(training):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=training))
+        return loss, tape.gradient(loss, variables)
+
+    step = tf.function(loss_and_grads)
+
     # Every parameter must influence the loss. Measured with BN on its moving statistics:
     # in training mode a bias that feeds a BatchNormalization is cancelled by the batch mean,
     # so its gradient is zero up to round-off by construction.
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=False))
+    loss, grads = step(False)
     assert np.isfinite(float(loss))
-    grads = tape.gradient(loss, variables)
     for variable, grad in zip(variables, grads, strict=True):
         assert grad is not None, f"{preset} ({style}): no gradient for {variable.path}"
         grad = grad.numpy()
@@ -324,10 +331,8 @@ def test_one_training_step(preset, style):
     # One real training step: batch statistics, dropout on, SGD update.
     optimizer = keras.optimizers.SGD(learning_rate=0.01)
     before = [v.numpy().copy() for v in variables]
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=True))
+    loss, grads = step(True)
     assert np.isfinite(float(loss)), f"{preset} ({style}): training loss {float(loss)}"
-    grads = tape.gradient(loss, variables)
     missing = [v.path for v, g in zip(variables, grads, strict=True) if g is None]
     assert not missing, f"{preset} ({style}): no gradient in training mode for {missing}"
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
