@@ -325,6 +325,20 @@ def test_inception_v3_auxiliary_head(style):
     assert np.allclose(np.sum(main, axis=-1), 1.0) and np.allclose(np.sum(side, axis=-1), 1.0)
 
 
+@pytest.mark.parametrize(
+    ("preset", "side", "tap", "smallest"),
+    [("inception_v3", 75, 3, 17), ("inception_v3", 298, 16, 17), ("inception_v1", 64, 4, 5)],
+)
+@both_styles
+def test_auxiliary_head_refuses_a_tap_too_small(preset, side, tap, smallest, style):
+    """include_aux=True on an input too small for the auxiliary head: a ValueError that
+    names the head and the sizes, not Keras' shape error from inside its pooling layer."""
+    message = f"aux1 needs a tap of at least {smallest}x{smallest}, got {tap}x{tap}"
+    with pytest.raises(ValueError, match=message):
+        build(preset, style, input_shape=(side, side, 3), include_aux=True)
+    assert len(build(preset, style, input_shape=(side, side, 3), include_aux=False).outputs) == 1
+
+
 def test_inception_v3_blocks_tear_off():
     inception = golden_module("inception_v3", "oop").InceptionV3
     counter = {"conv2d": 0}

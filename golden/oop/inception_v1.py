@@ -286,9 +286,14 @@ class InceptionV1:
         """Auxiliary classifier: 5x5/3 average pool -> 1x1 conv (128, ReLU) -> flatten ->
         dense 1024 (ReLU) -> dropout 0.7 -> n_classes scores.
 
-        On a 14x14 tap (4a, 4d at 224x224) the pool leaves 4x4 maps. Used for training
-        only; the paper weights its loss by 0.3.
+        On a 14x14 tap (4a, 4d at 224x224) the pool leaves 4x4 maps (taps under 5x5 are
+        refused). Used for training only; the paper weights its loss by 0.3.
         """
+        if min(x.shape[1], x.shape[2]) < 5:
+            raise ValueError(
+                f"{name} needs a tap of at least 5x5, got {x.shape[1]}x{x.shape[2]}: "
+                "use a larger input_shape, or include_aux=False"
+            )
         x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
         x = layers.Conv2D(128, 1, activation="relu", name=f"{name}_conv")(x)
         x = layers.Flatten(name=f"{name}_flatten")(x)

@@ -340,8 +340,14 @@ def aux_classifier(x, n_classes, activation, name):
     valid) -> flatten -> n_classes scores; each conv then BN and ReLU.
 
     On the 17x17 grid of a 299x299 input the pool leaves 5x5 maps and the 5x5 conv
-    one pixel. Used for training; the paper finds it acts as a regulariser.
+    one pixel (taps under 17x17 are refused). Used for training; the paper finds it
+    acts as a regulariser.
     """
+    if min(x.shape[1], x.shape[2]) < 17:
+        raise ValueError(
+            f"{name} needs a tap of at least 17x17, got {x.shape[1]}x{x.shape[2]}: "
+            "use a larger input_shape, or include_aux=False"
+        )
     x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
     x = layers.Conv2D(128, 1, use_bias=False, name=f"{name}_conv1")(x)
     x = layers.BatchNormalization(scale=False, epsilon=0.001, name=f"{name}_bn1")(x)
