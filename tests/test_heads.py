@@ -1,0 +1,121 @@
+"""keras.applications-style head switches for every family: include_top, pooling, n_classes,
+classifier_activation, and the ValueErrors for bad combinations.
+
+test_models.py checks the switches layer by layer on a few ResNets and VGG; this file holds
+every family's smallest preset to the same behaviour, whatever its classifier kind (dense,
+SqueezeNet's conv classifier, GoogLeNet's dropout head) and auxiliary heads.
+"""
+
+import keras
+import numpy as np
+import pytest
+from conftest import PRESETS, STYLES, as_outputs, build, plan, small_input
+
+from generator.errors import SpecError
+from generator.pipeline import plan_for
+
+
+def smallest_of_each_family() -> list[str]:
+    """One preset per (family, classifier kind, auxiliary head kind): the one with the
+    fewest parameters, so every head template is exercised at the least cost."""
+    chosen: dict[tuple, str] = {}
+    for preset in PRESETS:
+        spec = plan(preset).spec
+        key = (spec.family, spec.classifier.kind, spec.classifier.aux and spec.classifier.aux.kind)
+        best = chosen.get(key)
+        if best is None or plan(preset).total_params < plan(best).total_params:
+            chosen[key] = preset
+    return sorted(chosen.values())
+
+
+FAMILY_PRESETS = smallest_of_each_family()
+
+
+def test_every_family_is_covered():
+    families = {plan(preset).spec.family for preset in PRESETS}
+    assert {plan(preset).spec.family for preset in FAMILY_PRESETS} == families
+    assert {"inception_v1", "inception_v3", "squeezenet1_1", "vgg16"} <= set(FAMILY_PRESETS)
+
+
+def single_output_kwargs(preset: str) -> dict:
+    """Turn the auxiliary classifiers off where a preset has them: one output to compare."""
+    return {"include_aux": False} if plan(preset).spec.classifier.aux else {}
+
+
+def batch(shape, seed):
+    return np.random.default_rng(seed).standard_normal((2, *shape), dtype=np.float32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("preset", FAMILY_PRESETS)
+def test_head_switches_of_every_family(preset, style):
+    shape = small_input(preset)
+    x = batch(shape, seed=5)
+
+    # include_top=False: the learner's feature maps, no classifier or auxiliary layers.
+    features = build(preset, style, input_shape=shape, include_top=False)
+    assert len(features.outputs) == 1
+    assert len(features.output.shape) == 4
+    channels = features.output.shape[-1]
+    heads = [layer.name for layer in features.layers if isinstance(layer, keras.layers.Dense)]
+    assert not heads, f"{preset}: dense layers without the top: {heads}"
+    assert not any(layer.name.startswith(("aux", "predictions")) for layer in features.layers)
+    maps = np.asarray(features(x, training=False))
+
+    # pooling reduces those same maps to one vector per image.
+    for pooling, reduce in (("avg", np.mean), ("max", np.max)):
+        pooled = build(preset, style, input_shape=shape, include_top=False, pooling=pooling)
+        assert tuple(pooled.output.shape) == (None, channels), pooling
+        pooled.set_weights(features.get_weights())
+        got = np.asarray(pooled(x, training=False))
+        diff = float(np.max(np.abs(got - reduce(maps, axis=(1, 2)))))
+        assert diff < 1e-4, f"{preset} ({style}) pooling={pooling}: {diff:.3g}"
+
+    # The top: n_classes scores, softmax by default, raw scores with activation None.
+    one = single_output_kwargs(preset)
+    default = build(preset, style, input_shape=shape, n_classes=5, **one)
+    assert tuple(default.output.shape) == (None, 5)
+    probabilities = np.asarray(default(x, training=False))
+    assert np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+    assert np.all(probabilities >= 0)
+
+    logits_model = build(
+        preset, style, input_shape=shape, n_classes=7, classifier_activation=None, **one
+    )
+    assert tuple(logits_model.output.shape) == (None, 7)
+    logits = np.asarray(logits_model(x, training=False))
+    assert not np.allclose(logits.sum(axis=-1), 1.0), f"{preset}: a softmax was applied"
+
+    # With its auxiliary classifiers on, every output follows n_classes and the activation;
+    # where the input is too small for them (the plan says so), the build says so too.
+    if one:
+        try:
+            plan_for(preset, [f"input_shape={list(shape)}", "classifier.aux.include=true"])
+        except SpecError:
+            with pytest.raises(ValueError, match="needs a tap of at least"):
+                build(preset, style, input_shape=shape, include_aux=True)
+            return
+        both = build(preset, style, input_shape=shape, n_classes=7, include_aux=True)
+        outputs = as_outputs(both(x, training=False))
+        assert len(outputs) == 1 + plan(preset).n_taps
+        for out in outputs:
+            assert tuple(out.shape) == (2, 7)
+            assert np.allclose(np.asarray(out).sum(axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("preset", FAMILY_PRESETS)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pooling": "bogus"}, "pooling"),
+        ({"include_top": True, "pooling": "avg"}, "pooling"),
+        ({"n_classes": 0}, "n_classes"),
+        ({"n_classes": "10"}, "n_classes"),
+    ],
+    ids=["bogus-pooling", "top-with-pooling", "zero-classes", "string-classes"],
+)
+def test_bad_head_arguments_raise_before_building(preset, style, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build(preset, style, input_shape=small_input(preset), **kwargs)
