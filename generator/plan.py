@@ -159,6 +159,14 @@ def plan_stem(spec: Spec, c: Counter, shape: Shape) -> Shape:
 # ------------------------------------------------------------------ groups
 
 
+def plan_plain_group(spec, c, shape, group):
+    """One kernel_size x kernel_size convolution (no padding, ReLU), then a 2x2/2 max pool
+    when the group has one."""
+    k = group.kernel_size
+    shape = conv(c, shape, group.n_filters, k, what=f"the group's {k}x{k} convolution")
+    return pool(c, shape, 2, 2, "the group's 2x2 max pool") if group.pool else shape
+
+
 def plan_vgg_group(spec, c, shape, group):
     for _ in range(group.n_layers):
         shape = conv(c, shape, group.n_filters, 3, same=True)
@@ -510,6 +518,14 @@ class BlockType:
 
 
 BLOCK_TYPES: dict[str, BlockType] = {
+    "plain": BlockType(
+        plan_plain_group,
+        "groups/plain.py.j2",
+        None,
+        "block",
+        1,
+        "Each group is one convolution (ReLU), usually followed by a 2x2 max pool.",
+    ),
     "vgg": BlockType(
         plan_vgg_group,
         "groups/vgg.py.j2",
@@ -629,14 +645,30 @@ AUX_TEMPLATES = {
 @dataclass
 class Plan:
     spec: Spec
-    block: BlockType
+    block: BlockType | None  # the backbone's block type (None: no learner, the autoencoder)
     stages: list[Stage] = field(default_factory=list)
     total_params: int = 0
     trainable_params: int = 0
+    # The autoencoder's latent maps (H, W, C), what its decoder takes.
+    latent_shape: tuple = ()
 
     @property
     def templates(self) -> list[str]:
         """The piece templates the emitted file is made of, in reading order."""
+        architecture = self.spec.architecture
+        if architecture == "autoencoder":
+            return ["blocks/autoencoder.py.j2", "architectures/autoencoder.py.j2"]
+        pieces = self.backbone_templates
+        if architecture == "siamese":
+            return [*pieces, "blocks/siamese.py.j2", "architectures/siamese.py.j2"]
+        pieces.append(CLASSIFIER_TEMPLATES[self.spec.classifier.kind])
+        if self.spec.classifier.aux is not None:
+            pieces.append(AUX_TEMPLATES[self.spec.classifier.aux.kind])
+        return pieces
+
+    @property
+    def backbone_templates(self) -> list[str]:
+        """The stem, learner, group and block pieces: a classifier's or a twin's backbone."""
         pieces = [STEM_TEMPLATES[self.spec.stem.kind]] if self.spec.stem.kind != "none" else []
         if "inception_v3" in (self.spec.stem.kind, self.spec.learner.block):
             pieces.insert(0, "blocks/conv_bn.py.j2")  # the unit the stem and blocks call
@@ -646,9 +678,6 @@ class Plan:
         pieces += self.block.more_block_templates
         if getattr(self.spec.learner, "se_ratio", None):
             pieces.append("blocks/se.py.j2")  # the SE link the residual blocks call
-        pieces.append(CLASSIFIER_TEMPLATES[self.spec.classifier.kind])
-        if self.spec.classifier.aux is not None:
-            pieces.append(AUX_TEMPLATES[self.spec.classifier.aux.kind])
         return pieces
 
     @property
@@ -661,9 +690,14 @@ class Plan:
     @property
     def metaparameters(self) -> dict:
         """The sizes the emitted builder loops over (structure stays in code)."""
+        if self.spec.architecture == "autoencoder":
+            return {"filters": list(self.spec.autoencoder.filters)}
         params = {"groups": [g.model_dump() for g in self.spec.learner.groups]}
         for arg in self.block.learner_args:
             params[arg] = getattr(self.spec.learner, arg)
+        if self.spec.architecture == "siamese":
+            params["embedding_units"] = self.spec.twin.embedding_units
+            return params
         for arg in self.classifier_args:
             value = getattr(self.spec.classifier, arg)
             params[arg] = list(value) if isinstance(value, tuple | list) else value
@@ -701,10 +735,10 @@ def check_size(plan: Plan, source: str) -> None:
     )
 
 
-def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
-    block = BLOCK_TYPES[spec.learner.block]
-    plan = Plan(spec, block)
-    c = Counter(source)
+def plan_backbone(plan: Plan, c: Counter) -> Shape:
+    """Stem and learner groups (and the final BN-ReLU of pre-activation learners): the
+    backbone of a classifier, a Siamese twin or a detector. Returns the maps it leaves."""
+    spec, block = plan.spec, plan.block
     shape: Shape = tuple(spec.input_shape)
 
     mark = (c.total, c.trainable)
@@ -722,7 +756,7 @@ def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
         c.where = f"learner.groups[{index}]"
         shape = block.plan_group(spec, c, shape, group)
         name = f"{block.group_name}{index + block.first_index}"
-        size = group.n_layers if spec.learner.block == "vgg" else group.n_blocks
+        size = group.n_layers if spec.learner.block == "vgg" else getattr(group, "n_blocks", 1)
         _stage(plan, c, name, "group", f"{spec.learner.block} x{size}", shape, mark)
 
     if block.post_activation:
@@ -730,6 +764,14 @@ def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
         c.where = "learner"
         shape = bn(c, shape)
         _stage(plan, c, "post", "norm", "BN-ReLU", shape, mark)
+    return shape
+
+
+def plan_classifier(spec: Spec, c: Counter) -> Plan:
+    """stem -> learner -> classifier (and Inception's auxiliary classifiers)."""
+    block = BLOCK_TYPES[spec.learner.block]
+    plan = Plan(spec, block)
+    shape = plan_backbone(plan, c)
 
     mark = (c.total, c.trainable)
     c.where = "classifier"
@@ -749,7 +791,72 @@ def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
             c.where = "classifier.aux"
             AUX_CLASSIFIERS[aux.kind](spec, c, tap)
             _stage(plan, c, f"aux{index}", "classifier", aux.kind, (spec.n_classes,), mark)
+    return plan
 
+
+def plan_siamese(spec: Spec, c: Counter) -> Plan:
+    """One twin (stem -> learner -> embedding) applied to both images, so its weights count
+    once; the L1 distance of the two embeddings (no weights) -> one sigmoid unit."""
+    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    shape = plan_backbone(plan, c)
+
+    mark = (c.total, c.trainable)
+    c.where = "twin"
+    twin = spec.twin
+    units = shape[0] * shape[1] * shape[2] if twin.pooling == "flatten" else shape[2]
+    units = dense(c, units, twin.embedding_units)
+    _stage(plan, c, "embedding", "embedding", twin.pooling, (units,), mark)
+
+    mark = (c.total, c.trainable)
+    dense(c, units, 1)
+    _stage(plan, c, "similarity", "head", f"{twin.distance} distance", (1,), mark)
+    return plan
+
+
+def plan_autoencoder(spec: Spec, c: Counter) -> Plan:
+    """Encoder: a 3x3/2 convolution per entry of filters (H, W / 2 each). Decoder: the
+    mirror, 3x3/2 transposed convolutions in reverse order (H, W * 2 each), then a 3x3
+    convolution back to the input's channels. The output has the input's shape."""
+    plan = Plan(spec, None)
+    filters = spec.autoencoder.filters
+    height, width, channels = spec.input_shape
+    factor = 2 ** len(filters)
+    if height % factor or width % factor:
+        raise SpecError(
+            c.source,
+            "input_shape",
+            f"{height}x{width} cannot be halved {len(filters)} times (one per entry of "
+            f"autoencoder.filters) and restored: H and W must be multiples of {factor}",
+        )
+    shape: Shape = tuple(spec.input_shape)
+    mark = (c.total, c.trainable)
+    c.where = "autoencoder.filters"
+    for n_filters in filters:
+        shape = conv(c, shape, n_filters, 3, 2, same=True)
+    plan.latent_shape = shape
+    _stage(plan, c, "encoder", "encoder", f"{len(filters)} x conv 3x3/2", shape, mark)
+
+    mark = (c.total, c.trainable)
+    for n_filters in reversed(filters):
+        c.add(9 * shape[2] * n_filters + n_filters)  # Conv2DTranspose 3x3/2, padding same
+        shape = (2 * shape[0], 2 * shape[1], n_filters)
+    shape = conv(c, shape, channels, 3, same=True)
+    assert shape == tuple(spec.input_shape), (shape, spec.input_shape)
+    _stage(plan, c, "decoder", "decoder", f"{len(filters)} x transposed conv 3x3/2", shape, mark)
+    return plan
+
+
+# spec.architecture -> its planner; make_plan dispatches on it.
+ARCHITECTURES: dict[str, Callable[[Spec, Counter], Plan]] = {
+    "classifier": plan_classifier,
+    "siamese": plan_siamese,
+    "autoencoder": plan_autoencoder,
+}
+
+
+def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
+    c = Counter(source)
+    plan = ARCHITECTURES[spec.architecture](spec, c)
     plan.total_params, plan.trainable_params = c.total, c.trainable
     if not allow_large:
         check_size(plan, source)

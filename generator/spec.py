@@ -222,6 +222,22 @@ class ResidualGroup(_Model):
     strides: Stride = 1
 
 
+class PlainGroup(_Model):
+    """One convolution (kernel_size x kernel_size, no padding, ReLU), then a 2x2/2 max pool
+    unless pool is false (Koch et al.'s Siamese twin: the last convolution is not pooled)."""
+
+    n_filters: Filters
+    kernel_size: Annotated[StrictInt, Field(ge=1, le=31)] = 3
+    pool: StrictBool = True
+
+
+class PlainLearner(_Model):
+    """Plain convolutions, one per group, each optionally followed by a max pool."""
+
+    block: Literal["plain"]
+    groups: list[PlainGroup] = Field(min_length=1, max_length=64)
+
+
 class VGGLearner(_Model):
     block: Literal["vgg"]
     groups: list[VGGGroup] = Field(min_length=1, max_length=64)
@@ -448,6 +464,7 @@ class InceptionV3Learner(_Model):
 
 
 LEARNER_TAGS = (
+    "plain",
     "vgg",
     "basic",
     "bottleneck",
@@ -458,7 +475,8 @@ LEARNER_TAGS = (
     "inception_v3",
 )
 Learner = Annotated[
-    VGGLearner
+    PlainLearner
+    | VGGLearner
     | ResidualLearner
     | DenseLearner
     | FireLearner
@@ -501,6 +519,40 @@ class Classifier(_Model):
         return self
 
 
+class Twin(_Model):
+    """The Siamese twin (architecture: siamese). Its backbone is the spec's stem and learner;
+    this section says how the backbone's maps become the embedding and how two embeddings
+    are compared. pooling: flatten (Koch et al.) or avg (global average pool, for deep
+    backbones) -> dense embedding_units with embedding_activation -> the embedding. The two
+    embeddings' distance (l1: |a - b|, per unit) feeds one sigmoid unit: P(same class)."""
+
+    pooling: Literal["flatten", "avg"] = "flatten"
+    embedding_units: Filters = 4096
+    embedding_activation: Literal["sigmoid", "relu", "linear"] = "sigmoid"
+    distance: Literal["l1"] = "l1"
+
+
+class AutoEncoder(_Model):
+    """The convolutional AutoEncoder (architecture: autoencoder). The encoder is one 3x3/2
+    convolution (ReLU) per entry of filters, each halving H and W; the decoder mirrors it
+    with 3x3/2 transposed convolutions (ReLU) in reverse order, each doubling H and W, and a
+    last 3x3 convolution restores the input's channels (output_activation). Loss: MSE."""
+
+    filters: list[Filters] = Field(min_length=1, max_length=16)
+    output_activation: Literal["sigmoid", "linear"] = "sigmoid"
+
+
+ARCHITECTURES = ("classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn")
+IMPLEMENTED_ARCHITECTURES = ("classifier", "siamese", "autoencoder")
+# The sections each architecture needs (the others are refused as stray).
+ARCHITECTURE_SECTIONS = {
+    "classifier": ("learner", "classifier"),
+    "siamese": ("learner", "twin"),
+    "autoencoder": ("autoencoder",),
+}
+OPTIONAL_SECTIONS = ("learner", "classifier", "twin", "autoencoder", "detector")
+
+
 class Spec(_Model):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     # Derived from `name` when absent (my_net -> MyNet, family "custom", title = class).
@@ -511,11 +563,22 @@ class Spec(_Model):
     citation: Annotated[str, Field(max_length=400)] = ""
     reference: Annotated[str, Field(max_length=200)] = ""
     input_shape: tuple[Side, Side, Annotated[StrictInt, Field(ge=1, le=4096)]]
-    n_classes: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1000
+    # Which macro-architecture: classifier (stem -> learner -> classifier), siamese (one twin
+    # applied to two inputs), autoencoder (encoder -> decoder); rcnn and fast_rcnn are named
+    # but not built yet.
+    architecture: Literal["classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn"] = (
+        "classifier"
+    )
+    # Classifiers only (default 1000).
+    n_classes: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
     conventions: Conventions = Conventions()
     stem: Stem = Stem()
-    learner: Learner
-    classifier: Classifier
+    # Each architecture's sections (ARCHITECTURE_SECTIONS): the backbone (learner, with the
+    # stem) of a classifier or a twin, the classifier, the twin, the autoencoder.
+    learner: Learner | None = None
+    classifier: Classifier | None = None
+    twin: Twin | None = None
+    autoencoder: AutoEncoder | None = None
 
     _name_is_identifier = field_validator("name")(_identifier)
     _class_name_is_free = field_validator("class_name")(_class_name)
@@ -533,6 +596,49 @@ class Spec(_Model):
                 data = {**data, "title": data["class_name"]}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _classifier_defaults(cls, data):
+        if isinstance(data, dict) and data.get("architecture", "classifier") == "classifier":
+            if data.get("n_classes") is None:
+                data = {**data, "n_classes": 1000}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_match_architecture(cls, data):
+        """Before the sections are validated, so a stray or missing one is one clear line."""
+        if not isinstance(data, dict):
+            return data
+        architecture = data.get("architecture", "classifier")
+        if architecture not in ARCHITECTURE_SECTIONS:
+            if architecture in ARCHITECTURES:
+                raise ValueError(
+                    f"architecture: {architecture!r} is not implemented yet (implemented: "
+                    f"{', '.join(IMPLEMENTED_ARCHITECTURES)})"
+                )
+            return data  # the Literal reports it
+        needed = ARCHITECTURE_SECTIONS[architecture]
+        for section in needed:
+            if data.get(section) is None:
+                raise ValueError(
+                    f"{section}: required for architecture {architecture!r} "
+                    f"(which needs {', '.join(needed)})"
+                )
+        for section in OPTIONAL_SECTIONS:
+            if section not in needed and data.get(section) is not None:
+                raise ValueError(
+                    f"{section}: does not apply to architecture {architecture!r} "
+                    f"(which takes {', '.join(needed)})"
+                )
+        if architecture != "classifier" and data.get("n_classes") is not None:
+            raise ValueError(
+                f"n_classes: applies only to architecture 'classifier', not {architecture!r}"
+            )
+        if architecture == "autoencoder" and data.get("stem") is not None:
+            raise ValueError("stem: does not apply to architecture 'autoencoder'")
+        return data
+
     @field_validator("input_shape", mode="before")
     @classmethod
     def _list_is_fine(cls, value):
@@ -540,6 +646,8 @@ class Spec(_Model):
 
     @model_validator(mode="after")
     def _aux_classifiers_have_taps(self):
+        if self.architecture != "classifier":
+            return self
         tapped = [
             index
             for index, group in enumerate(self.learner.groups)
