@@ -73,6 +73,9 @@ EMITTED_NAMES = frozenset(
     block_17x17 block_8x8 reduction_35x35 reduction_17x17 branch_1x1 branch_3x3
     branch_3x3dbl branch_5x5 branch_7x7 branch_7x7dbl branch_7x7x3 branch_pool split_1x3
     split_3x1
+    twin build_twin embedding_head L1Distance call left right distance pool
+    latent_shape encoder decoder build_encoder build_decoder encoder_model decoder_model
+    latent height factor
     """.split()
 )
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
@@ -635,8 +638,12 @@ class Spec(_Model):
             raise ValueError(
                 f"n_classes: applies only to architecture 'classifier', not {architecture!r}"
             )
-        if architecture == "autoencoder" and data.get("stem") is not None:
-            raise ValueError("stem: does not apply to architecture 'autoencoder'")
+        stem = data.get("stem")
+        if architecture == "autoencoder" and isinstance(stem, dict) and stem.get("kind") != "none":
+            raise ValueError(
+                "stem: does not apply to architecture 'autoencoder' (its encoder starts at "
+                "the pixels)"
+            )
         return data
 
     @field_validator("input_shape", mode="before")
@@ -847,6 +854,14 @@ def _reason(err: dict) -> str:
     return f"{err['msg'][0].lower()}{err['msg'][1:]}, got {shown}"
 
 
+def _annotation_types(annotation) -> list:
+    """The annotation and every type inside it (Optional, unions, Annotated, list)."""
+    found = [annotation]
+    for inner in getattr(annotation, "__args__", None) or ():
+        found += _annotation_types(inner)
+    return found
+
+
 def _suggest_field(err: dict, loc: tuple) -> str:
     """For an unknown key, name the closest allowed one."""
     parent = Spec
@@ -854,6 +869,7 @@ def _suggest_field(err: dict, loc: tuple) -> str:
         if isinstance(part, int) or part in LEARNER_TAGS:
             if part in LEARNER_TAGS:
                 parent = {
+                    "plain": PlainLearner,
                     "vgg": VGGLearner,
                     "dense": DenseLearner,
                     "fire": FireLearner,
@@ -864,9 +880,7 @@ def _suggest_field(err: dict, loc: tuple) -> str:
         info = parent.model_fields.get(part) if isinstance(parent, type) else None
         if info is None:
             return ""
-        ann = info.annotation
-        inner = getattr(ann, "__args__", None)
-        candidates = [ann, *(inner or ())]
+        candidates = _annotation_types(info.annotation)
         parent = next(
             (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
         )

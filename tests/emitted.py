@@ -10,9 +10,12 @@ harmless: importing it only defines things. The top level is exactly
     function definitions                (procedural) |
     if __name__ == "__main__": ...
 
-Every default value is a literal, no decorator but `@staticmethod`, no annotations (they
-would be evaluated at definition time), no imports but keras, no name that the templates do
-not write, and no spec text outside docstrings.
+Besides, a Keras layer class of the templates (`class L1Distance(layers.Layer)`, registered
+for saving) may sit among the functions (procedural) or in the class (oop).
+
+Every default value is a literal, no decorator but `@staticmethod` (and the layer's), no
+annotations (they would be evaluated at definition time), no imports but keras, no name
+that the templates do not write, and no spec text outside docstrings.
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ TEMPLATE_NAMES = frozenset(
     block_17x17 block_8x8 reduction_35x35 reduction_17x17 branch_1x1 branch_3x3
     branch_3x3dbl branch_5x5 branch_7x7 branch_7x7dbl branch_7x7x3 branch_pool split_1x3
     split_3x1
-    ValueError enumerate int isinstance len list range set sorted tuple staticmethod
+    ops twin build_twin embedding_head L1Distance call left right distance pool
+    latent_shape encoder decoder build_encoder build_decoder encoder_model decoder_model
+    latent height factor
+    model ValueError enumerate int isinstance len list range reversed set sorted tuple
+    staticmethod
     """.split()
 )
 
@@ -85,6 +92,31 @@ def _check_function(node: ast.AST, allowed_decorators: tuple[str, ...]) -> None:
         _fail(f"annotation on {node.name}", node)
 
 
+# The one other kind of class a file may define (module level in procedural files, inside
+# the model class in oop ones): a Keras layer the templates write, such as the Siamese
+# twin's L1Distance, registered so that a saved model loads again.
+LAYER_BASES = ["layers.Layer"]
+LAYER_DECORATORS = ["keras.saving.register_keras_serializable(package='modelgen')"]
+
+
+def _is_layer_class(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.ClassDef)
+        and node.name in TEMPLATE_NAMES
+        and [ast.unparse(base) for base in node.bases] == LAYER_BASES
+        and not node.keywords
+        and [ast.unparse(d) for d in node.decorator_list] == LAYER_DECORATORS
+    )
+
+
+def _check_layer_class(node: ast.ClassDef) -> None:
+    """A layer class body runs at import: a docstring, then plain defs."""
+    if not node.body or not _docstring(node.body[0]):
+        _fail(f"class {node.name} has no docstring", node)
+    for item in node.body[1:]:
+        _check_function(item, ())
+
+
 def _is_main_guard(node: ast.stmt) -> bool:
     return (
         isinstance(node, ast.If)
@@ -126,6 +158,9 @@ def check_top_level(tree: ast.Module, style: str, class_name: str) -> None:
                 _fail(f"module-level def {node.name} in an oop file", node)
             _check_function(node, ())
             kinds.append("def")
+        elif _is_layer_class(node) and style == "procedural":
+            _check_layer_class(node)
+            kinds.append("def")
         elif isinstance(node, ast.ClassDef):
             if style != "oop" or node.name != class_name:
                 _fail(f"class {node.name}", node)
@@ -157,6 +192,8 @@ def _check_class_body(node: ast.ClassDef) -> None:
                 _fail("class-level assignment other than metaparameters", item)
             if not _is_literal(item.value):
                 _fail("metaparameters is not a literal", item)
+        elif _is_layer_class(item):
+            _check_layer_class(item)
         else:
             _check_function(item, ("staticmethod",))
 

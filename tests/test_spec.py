@@ -68,7 +68,12 @@ def test_each_preset_validates_and_plans(name):
     assert spec.class_name.isidentifier()
     plan = make_plan(spec, name)
     assert plan.total_params >= plan.trainable_params > 0
-    assert plan.stages[-1].output_shape == (spec.n_classes,)
+    final = {  # what each macro-architecture's last stage outputs
+        "classifier": (spec.n_classes,),  # class scores
+        "siamese": (1,),  # P(same class) for a pair
+        "autoencoder": tuple(spec.input_shape),  # the reconstructed image
+    }
+    assert plan.stages[-1].output_shape == final[spec.architecture]
     assert sum(stage.params for stage in plan.stages) == plan.total_params
     assert sum(stage.trainable for stage in plan.stages) == plan.trainable_params
     assert load_spec(name) == (spec, name)

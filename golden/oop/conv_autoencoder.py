@@ -40,7 +40,7 @@ class ConvAutoencoder:
     @staticmethod
     def latent_shape(input_shape, filters):
         """The encoder's output shape: H and W halved once per convolution, filters[-1] maps."""
-        height, width, _ = input_shape
+        height, width = input_shape[0], input_shape[1]
         factor = 2 ** len(filters)
         if height % factor or width % factor:
             raise ValueError(

@@ -84,8 +84,8 @@ class SiameseOmniglot:
         """|a - b|, unit by unit: how far apart two embeddings are along each feature."""
 
         def call(self, inputs):
-            a, b = inputs
-            return ops.abs(a - b)
+            left, right = inputs
+            return ops.abs(left - right)
 
     def build_twin(self, input_shape=(105, 105, 1), metaparameters=None):
         """The twin alone: learner -> embedding head, one image -> one vector.

@@ -58,8 +58,8 @@ class L1Distance(layers.Layer):
     """|a - b|, unit by unit: how far apart two embeddings are along each feature."""
 
     def call(self, inputs):
-        a, b = inputs
-        return ops.abs(a - b)
+        left, right = inputs
+        return ops.abs(left - right)
 
 
 def build_twin(input_shape=(105, 105, 1), metaparameters=None):
