@@ -72,6 +72,44 @@ def small_input(preset: str) -> tuple[int, int, int]:
     raise AssertionError(f"{preset} plans at none of the sides {SMALL_SIDES}")
 
 
+def architecture(preset: str) -> str:
+    """The preset's macro-architecture: classifier, siamese or autoencoder."""
+    return plan(preset).spec.architecture
+
+
+def small_kwargs(preset: str, n_classes: int = 10) -> dict:
+    """Build arguments for a small model of the preset: its small input and, for a
+    classifier, n_classes classes (the other architectures have no classes)."""
+    kwargs = {"input_shape": small_input(preset)}
+    if architecture(preset) == "classifier":
+        kwargs["n_classes"] = n_classes
+    return kwargs
+
+
+def sample_inputs(preset: str, shape, batch: int = 2, seed: int = 0, normal: bool = True):
+    """What the model takes for a batch of `shape` images: the batch itself, or for a
+    Siamese model a pair of different batches [left, right]."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def images():
+        draw = rng.standard_normal if normal else rng.random
+        return draw((batch, *shape), dtype=np.float32)
+
+    return [images(), images()] if architecture(preset) == "siamese" else images()
+
+
+def output_shapes(preset: str, shape, batch: int = 2, n_classes: int = 10) -> tuple:
+    """The shape of each of the model's outputs for a batch of `shape` images (the main
+    output; Inception's auxiliary outputs have the same shape)."""
+    return {
+        "classifier": (batch, n_classes),
+        "siamese": (batch, 1),  # P(same class) per pair
+        "autoencoder": (batch, *shape),  # the reconstruction
+    }[architecture(preset)]
+
+
 def as_outputs(result) -> list:
     """A model's call result as a list, one entry per output: a model with auxiliary
     classifiers (Inception, include_aux=True) returns [main, aux1, ...]."""

@@ -18,6 +18,7 @@ from conftest import (
     PARAM_COUNTS_MD,
     PRESETS,
     STYLES,
+    architecture,
     as_outputs,
     build,
     default_metaparameters,
@@ -25,8 +26,11 @@ from conftest import (
     golden_path,
     load_golden,
     model_class,
+    output_shapes,
     plan,
+    sample_inputs,
     small_input,
+    small_kwargs,
 )
 
 SMALL = (64, 64, 3)  # 64 / 32 = 2x2 final maps for every preset
@@ -44,6 +48,9 @@ NO_REFERENCE: frozenset[str] = frozenset(
         # GoogLeNet has no exact public Keras count; tests/test_inception.py holds each
         # inception module to the paper's Table 1 instead.
         "inception_v1",
+        # The slides' 32x32x3 example has no public reference network;
+        # tests/test_autoencoder.py holds it to the layers the slides describe.
+        "conv_autoencoder",
     }
 )
 
@@ -67,7 +74,10 @@ EXPECTED_KERAS_REFERENCES = {
     "densenet201": "DenseNet201",
     "inception_v3": "InceptionV3",
 }
-V2_PRESETS = [name for name in PRESETS if plan(name).spec.learner.block == "preact_bottleneck"]
+CLASSIFIERS = [name for name in PRESETS if architecture(name) == "classifier"]
+V2_PRESETS = [
+    name for name in CLASSIFIERS if plan(name).spec.learner.block == "preact_bottleneck"
+]
 
 every_preset_and_style = pytest.mark.parametrize(
     "preset, style", [(p, s) for p in PRESETS for s in STYLES]
@@ -207,14 +217,18 @@ def test_golden_file_exists(preset, style):
 @pytest.mark.parametrize("preset", PRESETS)
 def test_styles_build_the_same_network(preset):
     shape = small_input(preset)
-    kwargs = dict(input_shape=shape, n_classes=SMALL_CLASSES)
+    kwargs = small_kwargs(preset, SMALL_CLASSES)
     procedural = build(preset, "procedural", **kwargs)
     oop = build(preset, "oop", **kwargs)
 
     def layout(model):
         # The input layer's name is Keras' automatic one (input_layer, input_layer_1 ...).
+        # Types by name: each file defines its own layer classes (the Siamese L1Distance).
         return [
-            (None if isinstance(layer, keras.layers.InputLayer) else layer.name, type(layer))
+            (
+                None if isinstance(layer, keras.layers.InputLayer) else layer.name,
+                type(layer).__name__,
+            )
             for layer in model.layers
         ]
 
@@ -228,12 +242,12 @@ def test_styles_build_the_same_network(preset):
     assert configs(oop) == configs(procedural)
 
     oop.set_weights(procedural.get_weights())
-    x = random_batch(shape, seed=2)
+    x = sample_inputs(preset, shape, seed=2)
     expected = as_outputs(procedural(x, training=False))
     got = as_outputs(oop(x, training=False))
     assert len(got) == len(expected) == len(procedural.outputs)
     for index, (ours, theirs) in enumerate(zip(got, expected, strict=True)):
-        assert tuple(ours.shape) == (2, SMALL_CLASSES)
+        assert tuple(ours.shape) == output_shapes(preset, shape, n_classes=SMALL_CLASSES)
         diff = max_abs_diff(ours, theirs)
         assert diff < 1e-6, f"{preset}: procedural vs oop output {index} max abs diff {diff:.3g}"
 
@@ -291,18 +305,26 @@ def test_v2_strides_the_last_block(preset, style):
 @every_preset_and_style
 def test_one_training_step(preset, style):
     shape = small_input(preset)
-    model = build(preset, style, input_shape=shape, n_classes=SMALL_CLASSES)
-    x = tf.constant(random_batch(shape, seed=3))
-    y = tf.constant([1, 7])
+    model = build(preset, style, **small_kwargs(preset, SMALL_CLASSES))
+    x = sample_inputs(preset, shape, seed=3)
+    x = [tf.constant(part) for part in x] if isinstance(x, list) else tf.constant(x)
     variables = model.trainable_variables
     assert variables
-    aux = plan(preset).spec.classifier.aux  # auxiliary outputs: their losses down-weighted
-    aux_weight = aux.loss_weight if aux else 0.0
+    kind = architecture(preset)
+    if kind == "classifier":
+        y = tf.constant([1, 7])
+        loss_of = keras.losses.sparse_categorical_crossentropy
+    elif kind == "siamese":  # one pair of the same class, one of different classes
+        y = tf.constant([[1.0], [0.0]])
+        loss_of = keras.losses.binary_crossentropy
+    else:  # the autoencoder reproduces its input
+        y = x
+        loss_of = keras.losses.mean_squared_error
+    aux = plan(preset).spec.classifier.aux if kind == "classifier" else None
+    aux_weight = aux.loss_weight if aux else 0.0  # auxiliary outputs: their losses down-weighted
 
     def loss_fn(labels, result):
-        losses = [
-            keras.losses.sparse_categorical_crossentropy(labels, out) for out in as_outputs(result)
-        ]
+        losses = [loss_of(labels, out) for out in as_outputs(result)]
         return sum(
             w * tf.reduce_mean(loss)
             for w, loss in zip([1.0] + [aux_weight] * (len(losses) - 1), losses, strict=True)
@@ -494,9 +516,17 @@ def test_metaparameter_override_does_not_mutate(preset, style):
     else:
         original = model_class(module, preset).metaparameters
     snapshot = copy.deepcopy(original)
-    override = {"groups": copy.deepcopy(original["groups"][:1])}
+    kind = architecture(preset)
+    if kind == "siamese":  # fewer groups would leave bigger maps for the flattening twin
+        override = {"embedding_units": original["embedding_units"] // 2}
+    elif kind == "autoencoder":
+        override = {"filters": copy.deepcopy(original["filters"][:1])}
+    else:
+        override = {"groups": copy.deepcopy(original["groups"][:1])}
     override_snapshot = copy.deepcopy(override)
-    kwargs = dict(input_shape=small_input(preset), include_top=False, pooling="avg")
+    kwargs = dict(input_shape=small_input(preset))
+    if kind == "classifier":
+        kwargs.update(include_top=False, pooling="avg")
 
     before = build(preset, style, module=module, **kwargs).count_params()
     small = build(preset, style, module=module, metaparameters=override, **kwargs)
@@ -504,7 +534,7 @@ def test_metaparameter_override_does_not_mutate(preset, style):
 
     assert original == snapshot, f"{preset} ({style}): the module's defaults were mutated"
     assert override == override_snapshot, "the caller's override dict was mutated"
-    assert small.count_params() < before, "the groups override had no effect"
+    assert small.count_params() < before, f"the override {override} had no effect"
     assert after == before, "an override leaked into the next default build"
 
 

@@ -1,8 +1,8 @@
 """Save and load: every preset in both styles survives `model.save(.keras)` and
 `keras.saving.load_model` with the same weights and the same outputs, bit for bit.
 
-Built small (64x64x3 for most presets, see conftest.small_input) with 10 classes so the
-whole sweep stays well under two minutes.
+Built small (64x64x3 for most presets, see conftest.small_input), classifiers with 10
+classes, so the whole sweep stays well under two minutes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,16 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import PRESETS, STYLES, as_outputs, build, small_input
+from conftest import (
+    PRESETS,
+    STYLES,
+    as_outputs,
+    build,
+    output_shapes,
+    sample_inputs,
+    small_input,
+    small_kwargs,
+)
 
 
 @pytest.mark.slow
@@ -18,7 +27,7 @@ from conftest import PRESETS, STYLES, as_outputs, build, small_input
 @pytest.mark.parametrize("preset", PRESETS)
 def test_save_and_load_round_trip(preset, style, tmp_path):
     shape = small_input(preset)
-    model = build(preset, style, input_shape=shape, n_classes=10)
+    model = build(preset, style, **small_kwargs(preset))
     path = tmp_path / f"{preset}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, compile=False)
@@ -31,7 +40,7 @@ def test_save_and_load_round_trip(preset, style, tmp_path):
             keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(restored)
         )
 
-    batch = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+    batch = sample_inputs(preset, shape, normal=False)
     # predict_on_batch runs the compiled graph: eager grouped convolutions recompile per call.
     outputs = as_outputs(model.predict_on_batch(batch))
     restored = as_outputs(loaded.predict_on_batch(batch))
@@ -39,6 +48,6 @@ def test_save_and_load_round_trip(preset, style, tmp_path):
     for output, output_after in zip(outputs, restored, strict=True):
         before = keras.ops.convert_to_numpy(output)
         after = keras.ops.convert_to_numpy(output_after)
-        assert before.shape == (2, 10)
+        assert before.shape == output_shapes(preset, shape)
         assert np.isfinite(before).all()
         np.testing.assert_array_equal(after, before)
