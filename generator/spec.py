@@ -653,13 +653,15 @@ class Spec(_Model):
 
     @model_validator(mode="after")
     def _aux_classifiers_have_taps(self):
+        groups = self.learner.groups if self.learner is not None else []
+        tapped = [index for index, group in enumerate(groups) if getattr(group, "aux_after", None)]
+        if tapped and self.architecture != "classifier":
+            raise ValueError(
+                f"learner.groups[{tapped[0]}].aux_after: auxiliary classifiers apply only to "
+                f"architecture 'classifier', not {self.architecture!r}"
+            )
         if self.architecture != "classifier":
             return self
-        tapped = [
-            index
-            for index, group in enumerate(self.learner.groups)
-            if getattr(group, "aux_after", None)
-        ]
         if self.classifier.aux is not None and not tapped:
             raise ValueError(
                 "classifier.aux: no learner group lists aux_after, so the auxiliary "
