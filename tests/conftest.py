@@ -110,6 +110,20 @@ def output_shapes(preset: str, shape, batch: int = 2, n_classes: int = 10) -> tu
     }[architecture(preset)]
 
 
+def assert_edit_is_refused(preset: str, edit, message: str) -> None:
+    """The preset's raw spec, changed by edit(data), fails validation with one line that
+    names the file and holds `message` (the field path and the reason)."""
+    from generator.spec import load_raw, validate
+
+    data = load_raw(preset)[0]
+    edit(data)
+    with pytest.raises(SpecError) as info:
+        validate(data, "spec.yaml")
+    text = str(info.value)
+    assert "\n" not in text, text
+    assert text.startswith("spec.yaml: ") and message in text, text
+
+
 def as_outputs(result) -> list:
     """A model's call result as a list, one entry per output: a model with auxiliary
     classifiers (Inception, include_aux=True) returns [main, aux1, ...]."""

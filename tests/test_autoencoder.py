@@ -12,12 +12,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import STYLES, build, golden_module, model_class, plan
+from conftest import STYLES, assert_edit_is_refused, build, golden_module, model_class, plan
 
 from generator.cli import main
 from generator.errors import SpecError
 from generator.pipeline import plan_for
-from generator.spec import load_raw, validate
 
 AUTOENCODER = "conv_autoencoder"
 SLIDES_INPUT = (32, 32, 3)
@@ -218,10 +217,4 @@ SPEC_ERRORS = {
 @pytest.mark.parametrize("case", SPEC_ERRORS)
 def test_spec_errors_are_one_line(case):
     edit, message = SPEC_ERRORS[case]
-    data = load_raw(AUTOENCODER)[0]
-    edit(data)
-    with pytest.raises(SpecError) as info:
-        validate(data, "ae.yaml")
-    text = str(info.value)
-    assert "\n" not in text, text
-    assert text.startswith("ae.yaml: ") and message in text, text
+    assert_edit_is_refused(AUTOENCODER, edit, message)

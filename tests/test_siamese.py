@@ -17,11 +17,19 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import STYLES, build, golden_module, golden_path, model_class, plan
+from conftest import (
+    STYLES,
+    assert_edit_is_refused,
+    build,
+    golden_module,
+    golden_path,
+    model_class,
+    plan,
+)
 
 from generator.errors import SpecError
 from generator.pipeline import generate, plan_for
-from generator.spec import load_raw, validate
+from generator.spec import load_raw
 
 SIAMESE = "siamese_omniglot"
 KOCH_INPUT = (105, 105, 1)
@@ -224,10 +232,6 @@ def test_a_resnet18_twin_shares_its_weights(style, tmp_path):
 # ------------------------------------------------------------------ spec rules
 
 
-def siamese_raw() -> dict:
-    return load_raw(SIAMESE)[0]
-
-
 def _without(key):
     def edit(data):
         del data[key]
@@ -280,13 +284,7 @@ SPEC_ERRORS = {
 @pytest.mark.parametrize("case", SPEC_ERRORS)
 def test_spec_errors_are_one_line(case):
     edit, message = SPEC_ERRORS[case]
-    data = siamese_raw()
-    edit(data)
-    with pytest.raises(SpecError) as info:
-        validate(data, "twin.yaml")
-    text = str(info.value)
-    assert "\n" not in text, text
-    assert text.startswith("twin.yaml: ") and message in text, text
+    assert_edit_is_refused(SIAMESE, edit, message)
 
 
 def test_a_collapsing_twin_is_refused_by_the_plan():
