@@ -644,6 +644,11 @@ class Spec(_Model):
                 "stem: does not apply to architecture 'autoencoder' (its encoder starts at "
                 "the pixels)"
             )
+        if architecture == "autoencoder" and data.get("conventions") is not None:
+            raise ValueError(
+                "conventions: do not apply to architecture 'autoencoder' (its convolutions "
+                "are biased and have no BatchNormalization)"
+            )
         return data
 
     @field_validator("input_shape", mode="before")
@@ -923,4 +928,6 @@ def load_spec(target: str, overrides: list[str] | None = None) -> tuple[Spec, st
 def spec_to_yaml(spec: Spec) -> str:
     """The fully resolved spec (every default filled in) as YAML."""
     data = spec.model_dump(mode="json", exclude_none=True)
+    if spec.architecture == "autoencoder":  # its encoder starts at the pixels: no stem, no BN
+        del data["stem"], data["conventions"]
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)

@@ -199,6 +199,10 @@ SPEC_ERRORS = {
     ),
     "with-a-stem": (_edit(stem={"kind": "resnet"}), "stem: does not apply to architecture"),
     "with-classes": (_edit(n_classes=10), "n_classes: applies only to architecture"),
+    "with-conventions": (
+        _edit(conventions={"bn_epsilon": 0.001}),
+        "conventions: do not apply to architecture 'autoencoder'",
+    ),
     "on-a-classifier": (
         _edit(
             architecture="classifier",
