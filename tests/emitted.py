@@ -43,7 +43,7 @@ TEMPLATE_NAMES = frozenset(
     ops twin build_twin embedding_head L1Distance call left right distance pool
     latent_shape encoder decoder build_encoder build_decoder encoder_model decoder_model
     latent height factor
-    model ValueError enumerate int isinstance len list range reversed set sorted tuple
+    model ValueError enumerate int isinstance len list min range reversed set sorted tuple
     staticmethod
     """.split()
 )
