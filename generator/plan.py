@@ -11,6 +11,7 @@ preset with Keras and holds the two counts equal.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -670,6 +671,8 @@ class Plan:
     def backbone_templates(self) -> list[str]:
         """The stem, learner, group and block pieces: a classifier's or a twin's backbone."""
         pieces = [STEM_TEMPLATES[self.spec.stem.kind]] if self.spec.stem.kind != "none" else []
+        if self.spec.pre_stem is not None:
+            pieces.insert(0, "pre_stem.py.j2")  # detachable preprocessing before the stem
         if "inception_v3" in (self.spec.stem.kind, self.spec.learner.block):
             pieces.insert(0, "blocks/conv_bn.py.j2")  # the unit the stem and blocks call
         pieces += [self.block.learner_template, self.block.group_template]
@@ -701,7 +704,37 @@ class Plan:
         for arg in self.classifier_args:
             value = getattr(self.spec.classifier, arg)
             params[arg] = list(value) if isinstance(value, tuple | list) else value
+        if self.heads:
+            params["heads"] = [
+                {"name": head.name, "n_classes": head.n_classes, "activation": head.activation}
+                for head in self.heads
+            ]
         return params
+
+    @property
+    def pre_stem_summary(self) -> str:
+        """What the pre-stem does, in its layers' order (for its docstring)."""
+        p = self.spec.pre_stem
+        steps = [
+            (p.resizing, "resize to height x width"),
+            (p.crop, "random (center at inference) height x width crop"),
+            (p.flip, f"random {(p.flip or '').replace('_', ' ')} flip"),
+            (p.rotation, "random rotation"),
+            (p.zoom, "random zoom"),
+            (p.contrast, "random contrast"),
+            (p.rescaling, "rescale"),
+            (p.normalization, "normalise by mean and std per channel"),
+        ]
+        text = " -> ".join(text for on, text in steps if on)
+        # Wrapped to fit the docstring (4 spaces in, 8 in a class): its first line starts
+        # after '    """Pre-stem, in order: '.
+        lines = textwrap.wrap(" " * 26 + text, width=80, break_on_hyphens=False)
+        return "\n".join([lines[0].lstrip(), *lines[1:]])
+
+    @property
+    def heads(self) -> list:
+        """The classifier's named heads (classifier.heads), or [] for one `predictions`."""
+        return list(getattr(self.spec.classifier, "heads", None) or [])
 
     @property
     def n_taps(self) -> int:
@@ -781,8 +814,11 @@ def plan_classifier(spec: Spec, c: Counter) -> Plan:
         units = shape[2]
     for n in spec.classifier.dense_units:
         units = dense(c, units, n)
-    dense(c, units, spec.n_classes)
-    _stage(plan, c, "classifier", "classifier", spec.classifier.kind, (spec.n_classes,), mark)
+    if plan.heads:  # one dense layer per head, all on the same pooled (or dense) features
+        outputs = tuple(dense(c, units, head.n_classes) for head in plan.heads)
+    else:
+        outputs = (dense(c, units, spec.n_classes),)
+    _stage(plan, c, "classifier", "classifier", spec.classifier.kind, outputs, mark)
 
     aux = spec.classifier.aux
     if aux is not None and aux.include:  # the default build has the auxiliary classifiers

@@ -23,6 +23,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -76,6 +77,7 @@ EMITTED_NAMES = frozenset(
     twin build_twin embedding_head L1Distance call left right distance pool
     latent_shape encoder decoder build_encoder build_decoder encoder_model decoder_model
     latent height factor
+    pre_stem include_pre_stem height width heads head names
     """.split()
 )
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
@@ -502,6 +504,142 @@ class AuxClassifier(_Model):
     loss_weight: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.3
 
 
+# Layer names the classifier writes itself: a head may not take one (Keras wants every
+# layer name once). fc<N> and fc<N>_dropout are checked by pattern.
+CLASSIFIER_LAYER_NAMES = frozenset({"avg_pool", "max_pool", "flatten", "dropout", "predictions"})
+_FC_LAYER = re.compile(r"\Afc[0-9]+(_dropout)?\Z")
+
+
+class Head(_Model):
+    """One output of a multi-output classifier: a dense layer named `name` with n_classes
+    units. softmax: one class per image (sparse categorical cross-entropy); sigmoid: any
+    number of labels per image (multi-label, binary cross-entropy)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    n_classes: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    activation: Literal["softmax", "sigmoid"] = "softmax"
+    # The weight the emitted docstring's compile call gives this head's loss.
+    loss_weight: Annotated[float, Field(gt=0.0, le=1000.0, strict=True)] = 1.0
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_free_identifier(cls, value: str) -> str:
+        _identifier(value)
+        if value in CLASSIFIER_LAYER_NAMES or _FC_LAYER.match(value):
+            raise ValueError(
+                f"{value!r} is the name of one of the classifier's own layers; pick another"
+            )
+        return value
+
+    @property
+    def loss(self) -> str:
+        """The Keras loss for this head, with integer labels for softmax."""
+        if self.activation == "sigmoid":
+            return "binary_crossentropy"
+        return "sparse_categorical_crossentropy"
+
+
+Flip = Literal["horizontal", "vertical", "horizontal_and_vertical"]
+
+
+class Rescaling(_Model):
+    """x * scale + offset (e.g. scale 1/255 = 0.00392156862745098 maps [0, 255] to [0, 1])."""
+
+    scale: float = Field(allow_inf_nan=False, strict=False)
+    offset: float = Field(0.0, allow_inf_nan=False, strict=False)
+
+    @field_validator("scale", "offset", mode="before")
+    @classmethod
+    def _number(cls, value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, got {_show(value)}")
+        if abs(value) > 1e6:
+            raise ValueError(f"must be within [-1e6, 1e6], got {_show(value)}")
+        return float(value)
+
+    @model_validator(mode="after")
+    def _scale_is_not_zero(self):
+        if self.scale == 0.0:
+            raise ValueError("scale must not be 0 (it would erase the image)")
+        return self
+
+
+class Normalization(_Model):
+    """(x - mean) / std per channel; one value for all channels, or one per channel."""
+
+    mean: list[Annotated[float, Field(ge=-1e6, le=1e6, strict=False)]] = Field(
+        min_length=1, max_length=4096
+    )
+    std: list[Annotated[float, Field(gt=0.0, le=1e6, strict=False)]] = Field(
+        min_length=1, max_length=4096
+    )
+
+    @field_validator("mean", "std", mode="before")
+    @classmethod
+    def _numbers(cls, value):
+        if isinstance(value, list) and any(
+            isinstance(v, bool) or not isinstance(v, int | float) for v in value
+        ):
+            raise ValueError(f"must be a list of numbers, got {_show(value)}")
+        return [float(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _same_length(self):
+        if len(self.mean) != len(self.std):
+            raise ValueError(
+                f"mean has {len(self.mean)} value(s) but std has {len(self.std)}; give one "
+                "per channel (or one for all)"
+            )
+        return self
+
+
+class PreStem(_Model):
+    """Detachable preprocessing in front of the stem, as Keras preprocessing layers, in this
+    order: resizing or crop (to input_shape's H, W), flip, rotation, zoom, contrast (the
+    random augmentations, which act only in training), rescaling, normalization."""
+
+    # Resize any image to input_shape's H x W (bilinear): the model then takes any size.
+    resizing: StrictBool = False
+    # A random H x W window of a larger image while training (RandomCrop), the central one
+    # at inference (CenterCrop: RandomCrop passes images through then): any size in.
+    crop: StrictBool = False
+    flip: Flip | None = None
+    # Random rotation by up to +-rotation of a full turn (0.1: +-36 degrees).
+    rotation: Annotated[float, Field(gt=0.0, le=0.5, strict=False)] | None = None
+    # Random zoom in or out by up to this fraction of H and W.
+    zoom: Annotated[float, Field(gt=0.0, lt=1.0, strict=False)] | None = None
+    # Random contrast factor in [1 - contrast, 1 + contrast], on pixels in [0, 255].
+    contrast: Annotated[float, Field(gt=0.0, le=1.0, strict=False)] | None = None
+    rescaling: Rescaling | None = None
+    normalization: Normalization | None = None
+
+    @field_validator("rotation", "zoom", "contrast", mode="before")
+    @classmethod
+    def _factor(cls, value):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"must be a number, got {_show(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _does_something(self):
+        if self.resizing and self.crop:
+            raise ValueError(
+                "resizing and crop both bring the image to input_shape's size; choose one"
+            )
+        if not any(getattr(self, field) for field in type(self).model_fields):
+            raise ValueError("an empty pre_stem does nothing; give at least one layer or drop it")
+        return self
+
+    @property
+    def takes_any_size(self) -> bool:
+        """Whether the pre-stem's input is (None, None, C): it resizes or crops."""
+        return self.resizing or self.crop
+
+    @property
+    def augments(self) -> bool:
+        return any((self.crop, self.flip, self.rotation, self.zoom, self.contrast))
+
+
 class Classifier(_Model):
     """avg_pool: global average pool -> softmax (ResNet). flatten: flatten -> dense layers
     -> softmax (VGG). conv: dropout -> 1x1 conv to n_classes maps -> ReLU -> global average
@@ -512,6 +650,29 @@ class Classifier(_Model):
     dense_units: list[Filters] = Field(default_factory=list, max_length=8)
     dropout: Rate = 0.0
     aux: AuxClassifier | None = None
+    # A multi-output classifier: one named output per head, after the shared pooling (and
+    # dense layers). None: the single `predictions` output of n_classes scores.
+    heads: list[Head] | None = Field(None, max_length=64)
+
+    @field_validator("heads")
+    @classmethod
+    def _heads_are_distinct(cls, heads, info: ValidationInfo):
+        if heads is None:
+            return heads
+        if not heads:
+            raise ValueError("must list at least one head (or leave heads out)")
+        names = [head.name for head in heads]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"the head name {twice[0]!r} is used more than once")
+        if info.data.get("kind") == "conv":
+            raise ValueError(
+                "not available with classifier kind 'conv' (its 1x1 conv is the single "
+                "head); use avg_pool, avg_pool_dropout or flatten"
+            )
+        if info.data.get("aux") is not None:
+            raise ValueError("not available with auxiliary classifiers (classifier.aux)")
+        return heads
 
     @model_validator(mode="after")
     def _dense_needs_flatten(self):
@@ -572,9 +733,10 @@ class Spec(_Model):
     architecture: Literal["classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn"] = (
         "classifier"
     )
-    # Classifiers only (default 1000).
+    # Classifiers only: 1000 when absent; none with classifier.heads (each head has its own).
     n_classes: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
     conventions: Conventions = Conventions()
+    pre_stem: PreStem | None = None
     stem: Stem = Stem()
     # Each architecture's sections (ARCHITECTURE_SECTIONS): the backbone (learner, with the
     # stem) of a classifier or a twin, the classifier, the twin, the autoencoder.
@@ -603,7 +765,9 @@ class Spec(_Model):
     @classmethod
     def _classifier_defaults(cls, data):
         if isinstance(data, dict) and data.get("architecture", "classifier") == "classifier":
-            if data.get("n_classes") is None:
+            classifier = data.get("classifier")
+            heads = isinstance(classifier, dict) and classifier.get("heads") is not None
+            if data.get("n_classes") is None and not heads:  # heads have their own
                 data = {**data, "n_classes": 1000}
         return data
 
@@ -650,6 +814,29 @@ class Spec(_Model):
                 "are biased and have no BatchNormalization)"
             )
         return data
+
+    @model_validator(mode="after")
+    def _heads_replace_n_classes(self):
+        if self.pre_stem is not None and self.architecture != "classifier":
+            raise ValueError(
+                f"pre_stem: applies only to architecture 'classifier' for now, not "
+                f"{self.architecture!r}"
+            )
+        heads = self.classifier.heads if self.classifier is not None else None
+        if heads is not None and self.n_classes is not None:
+            raise ValueError(
+                "n_classes: does not apply with classifier.heads (each head has its own "
+                "n_classes); drop it (--set n_classes=null)"
+            )
+        if self.pre_stem and self.pre_stem.normalization:
+            channels = self.input_shape[2]
+            width = len(self.pre_stem.normalization.mean)
+            if width not in (1, channels):
+                raise ValueError(
+                    f"pre_stem.normalization: mean and std have {width} values, but the "
+                    f"input has {channels} channel(s); give one per channel or one for all"
+                )
+        return self
 
     @field_validator("input_shape", mode="before")
     @classmethod

@@ -81,7 +81,7 @@ def small_kwargs(preset: str, n_classes: int = 10) -> dict:
     """Build arguments for a small model of the preset: its small input and, for a
     classifier, n_classes classes (the other architectures have no classes)."""
     kwargs = {"input_shape": small_input(preset)}
-    if architecture(preset) == "classifier":
+    if architecture(preset) == "classifier" and not plan(preset).heads:  # heads: their own
         kwargs["n_classes"] = n_classes
     return kwargs
 
@@ -100,14 +100,17 @@ def sample_inputs(preset: str, shape, batch: int = 2, seed: int = 0, normal: boo
     return [images(), images()] if architecture(preset) == "siamese" else images()
 
 
-def output_shapes(preset: str, shape, batch: int = 2, n_classes: int = 10) -> tuple:
-    """The shape of each of the model's outputs for a batch of `shape` images (the main
-    output; Inception's auxiliary outputs have the same shape)."""
-    return {
-        "classifier": (batch, n_classes),
-        "siamese": (batch, 1),  # P(same class) per pair
-        "autoencoder": (batch, *shape),  # the reconstruction
-    }[architecture(preset)]
+def output_shapes(preset: str, shape, batch: int = 2, n_classes: int = 10) -> list[tuple]:
+    """The shape of each of the model's outputs (built with small_kwargs) for a batch of
+    `shape` images: class scores (Inception's auxiliary outputs alike; one width per
+    named head with classifier.heads), P(same class) per pair, or the reconstruction."""
+    kind = architecture(preset)
+    if kind == "classifier" and plan(preset).heads:
+        return [(batch, head.n_classes) for head in plan(preset).heads]
+    if kind == "classifier":
+        aux = plan(preset).spec.classifier.aux
+        return [(batch, n_classes)] * (1 + (plan(preset).n_taps if aux and aux.include else 0))
+    return [{"siamese": (batch, 1), "autoencoder": (batch, *shape)}[kind]]
 
 
 def assert_edit_is_refused(preset: str, edit, message: str) -> None:
@@ -126,7 +129,10 @@ def assert_edit_is_refused(preset: str, edit, message: str) -> None:
 
 def as_outputs(result) -> list:
     """A model's call result as a list, one entry per output: a model with auxiliary
-    classifiers (Inception, include_aux=True) returns [main, aux1, ...]."""
+    classifiers (Inception, include_aux=True) returns [main, aux1, ...], one with
+    classifier.heads a dict {head name: output} (in the heads' order)."""
+    if isinstance(result, dict):
+        return list(result.values())
     return list(result) if isinstance(result, list | tuple) else [result]
 
 

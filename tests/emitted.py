@@ -45,6 +45,7 @@ TEMPLATE_NAMES = frozenset(
     latent height factor
     model ValueError enumerate int isinstance len list min range reversed set sorted tuple
     staticmethod
+    pre_stem include_pre_stem width heads head names
     """.split()
 )
 

@@ -76,6 +76,10 @@ def test_head_switches_of_every_family(preset, style):
         diff = float(np.max(np.abs(got - reduce(maps, axis=(1, 2)))))
         assert diff < 1e-4, f"{preset} ({style}) pooling={pooling}: {diff:.3g}"
 
+    if plan(preset).heads:  # classifier.heads: a dict of outputs, sized by metaparameters
+        check_named_heads(preset, style, shape, x)
+        return
+
     # The top: n_classes scores, softmax by default, raw scores with activation None.
     one = single_output_kwargs(preset)
     default = build(preset, style, input_shape=shape, n_classes=5, **one)
@@ -108,6 +112,28 @@ def test_head_switches_of_every_family(preset, style):
             assert np.allclose(np.asarray(out).sum(axis=-1), 1.0, atol=1e-5)
 
 
+def check_named_heads(preset, style, shape, x):
+    """The top of a multi-output classifier: one output per head, each with its width and
+    activation; a metaparameters["heads"] override resizes them like n_classes does."""
+    outputs = as_outputs(build(preset, style, input_shape=shape)(x, training=False))
+    heads = plan(preset).heads
+    assert [tuple(out.shape) for out in outputs] == [(2, head.n_classes) for head in heads]
+    for out, head in zip(outputs, heads, strict=True):
+        sums = np.asarray(out).sum(axis=-1)
+        assert np.allclose(sums, 1.0, atol=1e-5) == (head.activation == "softmax"), head
+    heads = [{"name": "a", "n_classes": 7, "activation": "sigmoid"}]
+    (out,) = as_outputs(build(preset, style, input_shape=shape, metaparameters={"heads": heads})(x))
+    assert tuple(out.shape) == (2, 7)
+
+
+def head_arguments(preset: str, kwargs: dict) -> dict:
+    """n_classes for a single classifier; for classifier.heads, the same size in a head."""
+    if not plan(preset).heads or "n_classes" not in kwargs:
+        return kwargs
+    heads = [{"name": "a", "n_classes": kwargs["n_classes"], "activation": "softmax"}]
+    return {"metaparameters": {"heads": heads}}
+
+
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("preset", FAMILY_PRESETS)
 @pytest.mark.parametrize(
@@ -122,4 +148,4 @@ def test_head_switches_of_every_family(preset, style):
 )
 def test_bad_head_arguments_raise_before_building(preset, style, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        build(preset, style, input_shape=small_input(preset), **kwargs)
+        build(preset, style, input_shape=small_input(preset), **head_arguments(preset, kwargs))

@@ -51,6 +51,12 @@ NO_REFERENCE: frozenset[str] = frozenset(
         # The slides' 32x32x3 example has no public reference network;
         # tests/test_autoencoder.py holds it to the layers the slides describe.
         "conv_autoencoder",
+        # Small demonstrations of classifier heads and the pre-stem, with no published
+        # network to count; tests/test_heads_pre_stem.py holds the plan's count to Keras'
+        # and each head or pre-stem layer to its own arithmetic.
+        "multitask_resnet",
+        "multilabel_vgg",
+        "augmented_resnet",
     }
 )
 
@@ -244,8 +250,9 @@ def test_styles_build_the_same_network(preset):
     expected = as_outputs(procedural(x, training=False))
     got = as_outputs(oop(x, training=False))
     assert len(got) == len(expected) == len(procedural.outputs)
-    for index, (ours, theirs) in enumerate(zip(got, expected, strict=True)):
-        assert tuple(ours.shape) == output_shapes(preset, shape, n_classes=SMALL_CLASSES)
+    shapes = output_shapes(preset, shape, n_classes=SMALL_CLASSES)
+    for index, (ours, theirs, want) in enumerate(zip(got, expected, shapes, strict=True)):
+        assert tuple(ours.shape) == want
         diff = max_abs_diff(ours, theirs)
         assert diff < 1e-6, f"{preset}: procedural vs oop output {index} max abs diff {diff:.3g}"
 
@@ -321,7 +328,21 @@ def test_one_training_step(preset, style):
     aux = plan(preset).spec.classifier.aux if kind == "classifier" else None
     aux_weight = aux.loss_weight if aux else 0.0  # auxiliary outputs: their losses down-weighted
 
+    heads = plan(preset).heads if kind == "classifier" else []
+
+    def head_loss(head, out):
+        """Integer labels for a softmax head, 0/1 vectors for a sigmoid (multi-label) one."""
+        if head.activation == "softmax":
+            return keras.losses.sparse_categorical_crossentropy([1, head.n_classes - 1], out)
+        return keras.losses.binary_crossentropy(np.eye(2, head.n_classes, dtype="float32"), out)
+
     def loss_fn(labels, result):
+        if heads:  # classifier.heads: a loss and a weight per named output
+            outputs = as_outputs(result)
+            return sum(
+                head.loss_weight * tf.reduce_mean(head_loss(head, out))
+                for head, out in zip(heads, outputs, strict=True)
+            )
         losses = [loss_of(labels, out) for out in as_outputs(result)]
         return sum(
             w * tf.reduce_mean(loss)

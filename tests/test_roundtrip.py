@@ -45,9 +45,10 @@ def test_save_and_load_round_trip(preset, style, tmp_path):
     outputs = as_outputs(model.predict_on_batch(batch))
     restored = as_outputs(loaded.predict_on_batch(batch))
     assert len(restored) == len(outputs) == len(model.outputs)
-    for output, output_after in zip(outputs, restored, strict=True):
+    shapes = output_shapes(preset, shape)
+    for output, output_after, want in zip(outputs, restored, shapes, strict=True):
         before = keras.ops.convert_to_numpy(output)
         after = keras.ops.convert_to_numpy(output_after)
-        assert before.shape == output_shapes(preset, shape)
+        assert before.shape == want
         assert np.isfinite(before).all()
         np.testing.assert_array_equal(after, before)

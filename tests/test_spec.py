@@ -69,7 +69,7 @@ def test_each_preset_validates_and_plans(name):
     plan = make_plan(spec, name)
     assert plan.total_params >= plan.trainable_params > 0
     final = {  # what each macro-architecture's last stage outputs
-        "classifier": (spec.n_classes,),  # class scores
+        "classifier": tuple(h.n_classes for h in plan.heads) or (spec.n_classes,),  # scores
         "siamese": (1,),  # P(same class) for a pair
         "autoencoder": tuple(spec.input_shape),  # the reconstructed image
     }
