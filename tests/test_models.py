@@ -333,7 +333,9 @@ def test_one_training_step(preset, style):
     def head_loss(head, out):
         """Integer labels for a softmax head, 0/1 vectors for a sigmoid (multi-label) one."""
         if head.activation == "softmax":
-            return keras.losses.sparse_categorical_crossentropy([1, head.n_classes - 1], out)
+            return keras.losses.sparse_categorical_crossentropy(
+                tf.constant([1, head.n_classes - 1]), out
+            )
         return keras.losses.binary_crossentropy(np.eye(2, head.n_classes, dtype="float32"), out)
 
     def loss_fn(labels, result):
