@@ -373,6 +373,11 @@ def test_bad_fields_get_one_clear_line(case, capsys, tmp_path):
             ["n_classes=null", "classifier.heads=[{name: a, n_classes: 2}]"],
             "classifier.heads: not available with auxiliary classifiers",
         ),
+        (
+            "siamese_omniglot",
+            ["pre_stem={flip: horizontal}"],
+            "pre_stem: applies only to architecture 'classifier' for now",
+        ),
     ],
 )
 def test_heads_refuse_classifiers_they_do_not_fit(preset, overrides, message, capsys):
