@@ -122,6 +122,53 @@ def _write_stdout(text: str) -> None:
     buffer.flush()
 
 
+class Backend(str, Enum):
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+
+
+@app.command()
+def verify(
+    targets: Annotated[
+        list[str],
+        typer.Argument(help="Presets, spec files or emitted .py files (one child runs them all)."),
+    ],
+    style: Annotated[
+        list[Style] | None,
+        typer.Option(help="procedural or oop; repeat for both (default procedural)."),
+    ] = None,
+    steps: Annotated[int, typer.Option(min=1, max=100_000, help="Training steps.")] = 5,
+    input_size: Annotated[
+        int | None,
+        typer.Option(min=1, max=100_000, help="Square input side (default: the spec's)."),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Batch size.")] = 2,
+    backend: Annotated[
+        Backend | None, typer.Option(help="Keras backend (default: $KERAS_BACKEND).")
+    ] = None,
+    overrides: Sets = None,
+) -> None:
+    """Build each emitted model in a child process, print its parameter count and output
+    shapes, train it on synthetic data and check every trainable variable gets a gradient.
+    Exit 0 only if every model passed; a failure names the model and the stage (render,
+    import, build, train)."""
+    from .verify import run_verify
+
+    styles = [s.value for s in style] if style else ["procedural"]
+    code = run_verify(
+        targets,
+        styles,
+        overrides or [],
+        steps=steps,
+        input_size=input_size,
+        batch=batch,
+        backend=backend.value if backend else None,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
 GoldenDir = Annotated[Path | None, typer.Option("--dir", help="golden/ folder to use.")]
 
 

@@ -1,0 +1,365 @@
+"""Run an emitted model file: import it, build it, train it on synthetic data.
+
+`modelgen verify` runs this module in a child process (`python -m generator.harness`),
+and benchmarks/gpu_smoke.py imports it, so keras is imported inside functions only: the
+CLI process never loads it, and nothing here imports tensorflow unless that is the Keras
+backend. Works on the tensorflow, jax and torch backends.
+
+What data a model trains on depends on what kind of model it is. TASKS maps each kind to
+a function that makes one synthetic batch and its losses; a new kind of model (twins,
+autoencoders, detectors ...) adds one entry there and one line in `task_for_plan`. A
+model of no known kind falls back on `inspect_task`, which reads the built model's inputs
+and outputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STAGES = ("render", "import", "build", "train")
+
+
+class StageError(Exception):
+    """A failure at one stage of a run: `stage` is one of STAGES."""
+
+    def __init__(self, stage: str, reason: str):
+        self.stage = stage
+        self.reason = reason
+        super().__init__(f"{stage}: {reason}")
+
+
+@dataclass
+class Batch:
+    """One synthetic batch and how to score it: x (an array, or a list for several
+    inputs), y (one target per output), and one loss and weight per output."""
+
+    x: object
+    y: list
+    losses: list
+    loss_weights: list[float]
+
+
+# --------------------------------------------------------------------- the kinds of model
+
+
+def task_for_plan(plan) -> dict:
+    """What `modelgen verify` tells the child about a planned model (no keras here):
+    the kind of model and the options its task needs."""
+    aux = plan.spec.classifier.aux
+    if aux is not None and aux.include and plan.n_taps:
+        # Inception: [main, aux1, ...], the auxiliary losses down-weighted.
+        return {"kind": "classifier", "loss_weights": [1.0] + [aux.loss_weight] * plan.n_taps}
+    return {"kind": "classifier"}
+
+
+def _input_batch(model, batch: int, rng):
+    """Standard-normal images for every input of the model (a list when there are several)."""
+    arrays = [
+        rng.standard_normal((batch, *tensor.shape[1:])).astype("float32") for tensor in model.inputs
+    ]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _outputs(model) -> list:
+    return list(model.outputs)
+
+
+def classifier_task(model, batch: int, rng, options: dict) -> Batch:
+    """Classifiers (one softmax output, or [main, aux1, ...]): random integer labels,
+    sparse categorical cross-entropy on every output, weighted by options' loss_weights."""
+    outputs = _outputs(model)
+    y = [rng.integers(0, out.shape[-1], size=(batch,)) for out in outputs]
+    weights = list(options.get("loss_weights") or [1.0] * len(outputs))
+    if len(weights) != len(outputs):
+        raise StageError("train", f"{len(outputs)} outputs but {len(weights)} loss weights")
+    losses = ["sparse_categorical_crossentropy"] * len(outputs)
+    return Batch(_input_batch(model, batch, rng), y, losses, weights)
+
+
+def inspect_task(model, batch: int, rng, options: dict) -> Batch:
+    """A model of no known kind, read from its outputs: a 2-D output whose rows are
+    probabilities gets labels and cross-entropy; an output shaped like the input is a
+    reconstruction (mean squared error to the input); anything else regresses to random
+    targets of its shape."""
+    import numpy as np
+
+    x = _input_batch(model, batch, rng)
+    inputs = x if isinstance(x, list) else [x]
+    probe = model(x, training=False)
+    probe = list(probe) if isinstance(probe, list | tuple) else [probe]
+    y, losses = [], []
+    for out in probe:
+        out = np.asarray(_to_numpy(out), dtype="float32")
+        rows = out.reshape(out.shape[0], -1)
+        probabilities = out.ndim == 2 and np.all(rows >= 0) and np.allclose(rows.sum(1), 1, 1e-3)
+        if probabilities:
+            y.append(rng.integers(0, out.shape[-1], size=(batch,)))
+            losses.append("sparse_categorical_crossentropy")
+            continue
+        same = [a for a in inputs if a.shape == out.shape]
+        y.append(same[0] if same else rng.standard_normal(out.shape).astype("float32"))
+        losses.append("mean_squared_error")
+    return Batch(x, y, losses, [1.0] * len(y))
+
+
+# kind -> batch maker; `modelgen verify` picks the kind with task_for_plan.
+TASKS: dict[str, Callable] = {
+    "classifier": classifier_task,
+    "auto": inspect_task,
+}
+
+
+# --------------------------------------------------------------------- loading and building
+
+
+def load_module(path: Path):
+    """Import an emitted file as a module of its own."""
+    try:
+        spec = importlib.util.spec_from_file_location(f"_modelgen_run_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - anything the file raises is the report
+        raise StageError("import", _describe(exc)) from exc
+    return module
+
+
+def build_from_module(module, **kwargs):
+    """The keras.Model of either style: build_model(**kwargs) (procedural) or the one class
+    the file defines, whose instance holds .model (oop)."""
+    try:
+        if hasattr(module, "build_model"):
+            return module.build_model(**kwargs)
+        classes = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and value.__module__ == module.__name__
+        ]
+        if len(classes) != 1:
+            raise TypeError("the file defines neither build_model nor exactly one class")
+        return classes[0](**kwargs).model
+    except Exception as exc:  # noqa: BLE001
+        raise StageError("build", _describe(exc)) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _to_numpy(value):
+    import keras
+
+    return keras.ops.convert_to_numpy(value)
+
+
+# --------------------------------------------------------------------- gradients and training
+
+
+def total_loss(batch: Batch) -> Callable:
+    """loss(y, outputs) -> the weighted sum of the mean per-output losses (keras.ops)."""
+    import keras
+
+    functions = [keras.losses.get(name) for name in batch.losses]
+
+    def loss(y, result):
+        result = list(result) if isinstance(result, list | tuple) else [result]
+        terms = [
+            w * keras.ops.mean(fn(target, out))
+            for w, fn, target, out in zip(batch.loss_weights, functions, y, result, strict=True)
+        ]
+        return sum(terms[1:], terms[0])
+
+    return loss
+
+
+def gradients(model, batch: Batch, training: bool = False):
+    """(loss, [gradient of each trainable variable]) on this backend, as numpy (None where
+    the backend found no path from the variable to the loss)."""
+    import keras
+
+    loss_fn = total_loss(batch)
+    variables = model.trainable_variables
+    x = keras.tree.map_structure(keras.ops.convert_to_tensor, batch.x)
+    y = [keras.ops.convert_to_tensor(target) for target in batch.y]
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=training))
+            return loss, tape.gradient(loss, variables)
+
+        loss, grads = step(x, y)
+    elif backend == "jax":
+        import jax
+
+        def loss_of(trainable, non_trainable, x, y):
+            out, _ = model.stateless_call(trainable, non_trainable, x, training=training)
+            return loss_fn(y, out)
+
+        trainable = [v.value for v in variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        loss, grads = jax.jit(jax.value_and_grad(loss_of))(trainable, non_trainable, x, y)
+    elif backend == "torch":
+        model.zero_grad(set_to_none=True)
+        loss = loss_fn(y, model(x, training=training))
+        loss.backward()
+        grads = [v.value.grad for v in variables]
+    else:
+        raise StageError("train", f"no gradient check for the {backend} backend")
+    return float(_to_numpy(loss)), [None if g is None else _to_numpy(g) for g in grads]
+
+
+def check_gradients(model, batch: Batch) -> None:
+    """Every trainable variable influences the loss: a finite, not all-zero gradient.
+    Measured in inference mode (BN on its moving statistics): in training mode a bias that
+    feeds a BatchNormalization is cancelled by the batch mean, so its gradient is zero."""
+    import numpy as np
+
+    loss, grads = gradients(model, batch, training=False)
+    if not math.isfinite(loss):
+        raise StageError("train", f"the loss is {loss} before training")
+    dead = []
+    for variable, grad in zip(model.trainable_variables, grads, strict=True):
+        if grad is None or not np.all(np.isfinite(grad)) or not np.any(grad != 0):
+            if grad is None:
+                what = "no"
+            else:
+                what = "a non-finite" if np.any(~np.isfinite(grad)) else "an all-zero"
+            dead.append(f"{variable.path} ({what} gradient)")
+    if dead:
+        more = f" and {len(dead) - 3} more" if len(dead) > 3 else ""
+        raise StageError("train", f"no useful gradient for {', '.join(dead[:3])}{more}")
+
+
+@dataclass
+class Result:
+    """What one run measured."""
+
+    params: int = 0
+    trainable: int = 0
+    output_shapes: list = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def median_step(self) -> float:
+        """The median step time, the first (compiling) step left out when there are more."""
+        times = self.step_seconds[1:] or self.step_seconds
+        return statistics.median(times) if times else float("nan")
+
+
+def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, lr=0.01):
+    """`steps` optimizer steps (SGD with momentum) on the same synthetic batch; returns the
+    loss and the wall time of every step."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=0.9),
+        loss=batch.losses,
+        loss_weights=batch.loss_weights,
+        jit_compile=jit_compile,
+    )
+    bar = keras.utils.Progbar(steps, stateful_metrics=["loss"]) if progress else None
+    y = batch.y[0] if len(batch.y) == 1 else batch.y
+    losses, times = [], []
+    for step in range(steps):
+        start = time.perf_counter()
+        logs = model.train_on_batch(batch.x, y, return_dict=True)
+        loss = float(logs["loss"])  # reading it waits for the step to finish
+        times.append(time.perf_counter() - start)
+        losses.append(loss)
+        if bar is not None:
+            bar.update(step + 1, values=[("loss", loss)])
+    return losses, times
+
+
+def verify_file(
+    path: Path,
+    task: dict,
+    build_kwargs: dict,
+    steps: int,
+    batch_size: int,
+    seed: int = 0,
+    progress: bool = True,
+    out=print,
+) -> Result:
+    """Import, build, check gradients and train one emitted file; StageError on failure."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(seed)
+    model = build_from_module(load_module(path), **build_kwargs)
+    result = Result(model.count_params())
+    result.trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    result.output_shapes = [tuple(o.shape) for o in model.outputs]
+    out(f"  built: {result.params:,} parameters ({result.trainable:,} trainable)")
+    for name, shape in zip(model.output_names, result.output_shapes, strict=True):
+        out(f"  output {name}: {shape}")
+
+    kind = task.get("kind", "auto")
+    make = TASKS.get(kind, inspect_task)
+    try:
+        batch = make(model, batch_size, np.random.default_rng(seed), task)
+        check_gradients(model, batch)
+        jit = keras.backend.backend() == "jax"  # XLA on a CPU costs more than it saves here
+        result.losses, result.step_seconds = train(model, batch, steps, jit, progress)
+    except StageError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise StageError("train", _describe(exc)) from exc
+    bad = [loss for loss in result.losses if not math.isfinite(loss)]
+    if bad or not result.losses:
+        raise StageError("train", f"the loss is not finite: {result.losses}")
+    out(
+        f"  trained {steps} steps (batch {batch_size}): loss {result.losses[0]:.4f} -> "
+        f"{result.losses[-1]:.4f}, median step {result.median_step * 1000:.1f} ms"
+    )
+    return result
+
+
+# --------------------------------------------------------------------- the child process
+
+
+def main(argv: list[str]) -> int:
+    """python -m generator.harness JOBS.json: run every job, one report line each.
+
+    JOBS.json holds {"steps", "batch", "jobs": [{"label", "path", "task", "build"}]};
+    exit 0 only if every job passed."""
+    config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    failed = 0
+    for job in config["jobs"]:
+        print(f"{job['label']}:", flush=True)
+        try:
+            verify_file(
+                Path(job["path"]),
+                job["task"],
+                job["build"],
+                config["steps"],
+                config["batch"],
+                progress=config.get("progress", True),
+            )
+        except StageError as exc:
+            failed += 1
+            sys.stdout.flush()
+            sys.stderr.write(f"error: {job['label']}: verify failed at {exc.stage}: {exc.reason}\n")
+            sys.stderr.flush()
+            continue
+        print(f"  ok: {job['label']}", flush=True)
+    if failed:
+        sys.stderr.write(f"verify: {failed} of {len(config['jobs'])} model(s) failed\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,105 @@
+"""`modelgen verify`: render each target, then build and train them all in ONE child process.
+
+Keras is imported only in the child (`python -m generator.harness`, see harness.py), with
+KERAS_BACKEND set for it, so the CLI process stays framework-free and one interpreter
+start and one keras import serve every model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import SpecError, printable
+from .harness import task_for_plan
+from .pipeline import generate, plan_for
+
+
+def emitted_file_job(target: str, input_size: int | None) -> dict:
+    """A job for a file someone already generated: its kind is read from the built model."""
+    path = Path(target)
+    if not path.is_file():
+        raise SpecError(target, "", "no such emitted file")
+    build = {"input_shape": [input_size, input_size, 3]} if input_size else {}
+    task = {"kind": "auto"}
+    return {"label": path.name, "path": str(path.resolve()), "task": task, "build": build}
+
+
+def preset_jobs(
+    target: str, styles: list[str], overrides: list[str], input_size: int | None, folder: Path
+) -> list[dict]:
+    """Render the target in each style into folder (the render stage) and describe the jobs.
+    The file is the one `modelgen generate` writes; a smaller input is a build argument."""
+    plan = plan_for(target, overrides)
+    channels = plan.spec.input_shape[2]
+    build = {}
+    if input_size is not None:
+        shape = [input_size, input_size, channels]
+        plan = plan_for(target, [*overrides, f"input_shape={shape}"])  # refuses a too-small side
+        build["input_shape"] = shape
+    jobs = []
+    for style in styles:
+        try:
+            text = generate(target, style, overrides)
+        except SpecError:
+            raise  # bad input: its own one-line message
+        except Exception as exc:  # a bug in a template: name the stage
+            raise SpecError(target, "", f"verify failed at render ({style}): {exc}") from exc
+        name = f"{plan.spec.name}_{style}_{len(list(folder.iterdir()))}.py"
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        label, task = f"{target} ({style})", task_for_plan(plan)
+        jobs.append({"label": label, "path": str(path), "task": task, "build": build})
+    return jobs
+
+
+def child_env(backend: str | None) -> dict:
+    """The child's environment: the backend, quiet TensorFlow, and this package importable."""
+    env = dict(os.environ)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run_verify(
+    targets: list[str],
+    styles: list[str],
+    overrides: list[str],
+    steps: int,
+    input_size: int | None,
+    batch: int,
+    backend: str | None,
+) -> int:
+    with tempfile.TemporaryDirectory(prefix="modelgen-verify-") as tmp:
+        folder = Path(tmp)
+        jobs = []
+        for target in targets:
+            if target.endswith(".py"):
+                jobs.append(emitted_file_job(target, input_size))
+            else:
+                jobs += preset_jobs(target, styles, overrides, input_size, folder)
+        config = folder / "jobs.json"
+        config.write_text(
+            json.dumps({"steps": steps, "batch": batch, "jobs": jobs}), encoding="utf-8"
+        )
+        sys.stdout.flush()
+        proc = subprocess.run(
+            [sys.executable, "-m", "generator.harness", str(config)], env=child_env(backend)
+        )
+    if proc.returncode == 0:
+        print(f"verify: {len(jobs)} model(s) built, trained and passed")
+        return 0
+    if proc.returncode != 1:  # the child died (killed, out of memory, crashed on import)
+        labels = ", ".join(job["label"] for job in jobs)
+        sys.stderr.write(
+            f"error: {printable(labels)}: verify failed: the child process exited with "
+            f"{proc.returncode}\n"
+        )
+    return 1
