@@ -1,0 +1,53 @@
+"""Child process of test_backends.py: builds golden files under another Keras backend.
+
+Run as `KERAS_BACKEND=torch python tests/backend_child.py JOBS.json`. For each job it
+imports the golden file, builds the model, loads the weights the tensorflow side saved,
+runs the saved input through it and prints one JSON line: the backend, the parameter
+count and the largest difference from the tensorflow outputs.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from generator.harness import build_from_module, load_module  # noqa: E402
+
+
+def run(job: dict) -> dict:
+    model = build_from_module(load_module(Path(job["path"])), **job["build"])
+    model.load_weights(job["weights"])
+    data = np.load(job["data"])
+    result = model(keras.ops.convert_to_tensor(data["x"]), training=False)
+    outputs = result if isinstance(result, list | tuple) else [result]
+    expected = [data[f"y{index}"] for index in range(len(data.files) - 1)]
+    diffs = []
+    for ours, theirs in zip(outputs, expected, strict=True):
+        ours = keras.ops.convert_to_numpy(ours)
+        scale = max(1.0, float(np.max(np.abs(theirs))))
+        diffs.append(float(np.max(np.abs(ours - theirs))) / scale)
+    return {
+        "label": job["label"],
+        "backend": keras.backend.backend(),
+        "params": model.count_params(),
+        "n_outputs": len(outputs),
+        "diff": max(diffs),
+    }
+
+
+def main(path: str) -> None:
+    for job in json.loads(Path(path).read_text(encoding="utf-8")):
+        try:
+            report = run(job)
+        except Exception as exc:  # noqa: BLE001 - reported, the test fails on it
+            report = {"label": job["label"], "error": f"{type(exc).__name__}: {exc}"[:500]}
+        print("RESULT " + json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
