@@ -1,0 +1,137 @@
+"""`modelgen verify`: every preset builds and trains in both styles, broken files fail
+naming the stage, and the task table covers every kind of model the presets hold."""
+
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from conftest import PRESETS, ROOT, STYLES, plan, small_input
+
+from generator import verify as verify_module
+from generator.cli import main
+from generator.harness import STAGES, TASKS, task_for_plan
+from generator.pipeline import plan_for
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run_verify(*args: str, backend: str = "tensorflow") -> subprocess.CompletedProcess:
+    # One thread per process: CI runs two test workers on two cores.
+    env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "generator", "verify", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+
+
+def test_every_preset_has_a_task():
+    """Each preset's plan names a kind TASKS knows, with one loss weight per output."""
+    for preset in PRESETS:
+        task = task_for_plan(plan(preset))
+        assert task["kind"] in TASKS, preset
+        aux = plan(preset).spec.classifier.aux  # built by default only when aux.include
+        n_outputs = 1 + plan(preset).n_taps if aux and aux.include else 1
+        assert len(task.get("loss_weights", [1.0])) == n_outputs, preset
+    aux = task_for_plan(plan("inception_v1"))
+    assert aux["loss_weights"] == [1.0, 0.3, 0.3]
+
+
+@pytest.mark.slow
+def test_verify_every_preset_in_both_styles():
+    """All presets, both styles, at their small test inputs: one child per input size, on
+    the torch backend (eager: no graph to compile per model, so the cheapest in CI)."""
+    by_side = defaultdict(list)
+    for preset in PRESETS:
+        by_side[small_input(preset)[0]].append(preset)
+    for side, presets in sorted(by_side.items()):
+        styles = [arg for style in STYLES for arg in ("--style", style)]
+        args = [*presets, *styles, "--input-size", str(side), "--steps", "2", "--batch", "2"]
+        proc = run_verify(*args, backend="torch")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"verify: {2 * len(presets)} model(s) built, trained and passed" in proc.stdout
+        for preset in presets:
+            small = plan_for(preset, [f"input_shape=[{side}, {side}, 3]"])
+            for style in STYLES:
+                label = re.escape(f"{preset} ({style}):")
+                report = re.search(label + r"\n(.*?)  ok: ", proc.stdout, re.S)
+                assert report, f"no report for {preset} ({style})"
+                text = report.group(1)
+                # The count Keras built equals the static plan's at that size.
+                assert f"built: {small.total_params:,} parameters" in text, text
+                loss = re.search(r"loss (\S+) -> ([^,\s]+), median step (\S+) ms", text)
+                assert loss, text
+                assert all(float(value) < float("inf") for value in loss.groups())
+
+
+@pytest.mark.slow
+def test_verify_on_tensorflow_prints_the_report():
+    proc = run_verify("resnet18", "inception_v1", "--input-size", "96", "--steps", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "built: 11,699,112 parameters (11,689,512 trainable)" in out  # resnet18, 1000 classes
+    assert "output predictions: (None, 1000)" in out
+    # Inception v1 trains its main output and both auxiliary classifiers.
+    inception = out.split("inception_v1 (procedural):")[1]
+    assert len(re.findall(r"output \S+: \(None, 1000\)", inception)) == 3
+    losses = re.findall(r"trained 3 steps \(batch 2\): loss (\S+) -> ([^,\s]+)", out)
+    assert len(losses) == 2
+    for first, last in losses:
+        assert float(last) < float(first), "three steps on one batch should lower the loss"
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_broken_files_fail_naming_the_stage():
+    files = ["broken_import.py", "broken_build.py", "broken_train.py", "working.py"]
+    proc = run_verify(*(str(FIXTURES / name) for name in files), "--steps", "1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: broken_import.py: verify failed at import: RuntimeError: this emitted file is "
+        "broken on purpose",
+        errors[1],
+        errors[2],
+    ], proc.stderr
+    assert errors[1].startswith("error: broken_build.py: verify failed at build: ValueError:")
+    assert errors[2].startswith(
+        "error: broken_train.py: verify failed at train: no useful gradient for "
+        "dead_conv/kernel (an all-zero gradient), dead_conv/bias (an all-zero gradient)"
+    )
+    assert "ok: working.py" in proc.stdout  # the control file passes in the same run
+    assert "verify: 3 of 4 model(s) failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_render_failure_names_the_stage(monkeypatch, capsys):
+    def broken_render(*args, **kwargs):
+        raise KeyError("a template bug")
+
+    monkeypatch.setattr(verify_module, "generate", broken_render)
+    assert main(["verify", "resnet18", "--input-size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: resnet18: verify failed at render (procedural): ")
+    assert "a template bug" in err and len(err.splitlines()) == 1
+    assert "render" in STAGES
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["resnet5"], "unknown preset"),
+        (["resnet18", "--input-size", "8"], "shrink"),
+        (["no/such/file.py"], "no such emitted file"),
+        (["resnet18", "--steps", "0"], "steps"),
+    ],
+)
+def test_bad_verify_input_is_one_line(args, message, capsys):
+    assert main(["verify", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
