@@ -122,6 +122,52 @@ def _write_stdout(text: str) -> None:
     buffer.flush()
 
 
+class DiagramFormat(str, Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+
+
+@app.command()
+def diagram(
+    target: Target,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write; stdout when absent.")
+    ] = None,
+    fmt: Annotated[
+        DiagramFormat | None,
+        typer.Option(
+            "--format",
+            help="mermaid (default), dot, or svg (needs Graphviz); -o x.svg picks svg.",
+        ),
+    ] = None,
+    overrides: Sets = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    allow_large: AllowLarge = False,
+) -> None:
+    """Draw the macro-architecture from the plan (no keras): stem, groups with block type,
+    count and output shape, classifier and heads."""
+    from .diagram import render_diagram
+    from .errors import SpecError
+    from .pipeline import plan_for
+    from .write import write_atomic
+
+    plan = plan_for(target, overrides or [], allow_large=allow_large)
+    if fmt is None:
+        suffix = output.suffix.lower() if output is not None else ""
+        fmt = {".svg": DiagramFormat.svg, ".dot": DiagramFormat.dot, ".gv": DiagramFormat.dot}.get(
+            suffix, DiagramFormat.mermaid
+        )
+    text = render_diagram(plan, target, fmt.value)
+    if output is None:
+        _write_stdout(text)
+        return
+    if output.exists() and not force:
+        raise SpecError(str(output), "", "exists; use --force to overwrite it")
+    write_atomic(output, text, force=True)
+    typer.echo(f"wrote {printable(str(output))}", err=True)
+
+
 class Backend(str, Enum):
     tensorflow = "tensorflow"
     jax = "jax"

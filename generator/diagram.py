@@ -1,0 +1,129 @@
+"""`modelgen diagram`: the macro-architecture of a plan as a picture (no keras).
+
+One graph, drawn from the plan's stages: the input, the stem, each group with its block
+type, block count and output shape (transitions between groups too), the classifier, and
+the heads that branch off (Inception's auxiliary classifiers, dotted, from the group
+whose block feeds them). `mermaid` writes Mermaid flowchart text (GitHub renders it in
+Markdown as is), `dot` Graphviz text; `svg` runs Graphviz's `dot` on that when the binary
+is installed. A new kind of branch (twins, detectors ...) adds its edges in `edges`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from .errors import SpecError
+from .plan import Plan
+
+
+@dataclass
+class Node:
+    id: str
+    label: list[str]  # lines
+    shape: str = "box"  # box | io | head
+
+
+def _shape_text(shape: tuple) -> str:
+    return "x".join(str(side) for side in shape)
+
+
+def _tap_groups(plan: Plan) -> list[tuple[int, int]]:
+    """(group index, block number) of each auxiliary classifier's input, in the order the
+    learner returns them (aux1, aux2 ...)."""
+    taps = []
+    for index, group in enumerate(plan.spec.learner.groups):
+        for number in sorted(getattr(group, "aux_after", ())):
+            taps.append((index, number))
+    return taps
+
+
+def graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
+    """Nodes and edges (source id, target id, label; a labelled edge is a side branch)."""
+    nodes = [Node("input", ["input", _shape_text(plan.spec.input_shape)], "io")]
+    edges: list[tuple[str, str, str]] = []
+    group_ids: dict[str, str] = {}
+    previous = "input"
+    for stage in plan.stages:
+        if stage.kind == "classifier" and stage.name.startswith("aux"):
+            continue  # a side branch, below
+        node_id = stage.name
+        # Every transition between groups (DenseNet's, the pools of SqueezeNet and
+        # Inception v1) halves H and W; the shape says the rest.
+        detail = "H, W / 2" if stage.kind == "transition" else stage.detail
+        label = [f"{stage.name}: {detail}", _shape_text(stage.output_shape)]
+        if stage.params:
+            label[-1] += f", {stage.params:,} params"
+        shape = "head" if stage.kind == "classifier" else "box"
+        nodes.append(Node(node_id, label, shape))
+        edges.append((previous, node_id, ""))
+        if stage.kind == "group":
+            group_ids[stage.path] = node_id
+        previous = node_id
+    heads = [stage for stage in plan.stages if stage.name.startswith("aux")]
+    for stage, (group, block) in zip(heads, _tap_groups(plan), strict=False):
+        label = [f"{stage.name}: {stage.detail} head", _shape_text(stage.output_shape)]
+        label[-1] += f", {stage.params:,} params"
+        nodes.append(Node(stage.name, label, "head"))
+        source = group_ids.get(f"learner.groups[{group}]", previous)
+        edges.append((source, stage.name, f"after block {block}"))
+    return nodes, edges
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def mermaid(plan: Plan) -> str:
+    nodes, edges = graph(plan)
+    brackets = {"box": ('["', '"]'), "io": ('[/"', '"/]'), "head": ('(["', '"])')}
+    lines = [f"%% {plan.spec.name}: modelgen diagram", "flowchart TD"]
+    for node in nodes:
+        left, right = brackets[node.shape]
+        lines.append(f"    {node.id}{left}{'<br/>'.join(map(_mermaid_text, node.label))}{right}")
+    for source, target, label in edges:
+        arrow = f' -. "{_mermaid_text(label)}" .-> ' if label else " --> "
+        lines.append(f"    {source}{arrow}{target}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def dot(plan: Plan) -> str:
+    nodes, edges = graph(plan)
+    styles = {"box": "box", "io": "parallelogram", "head": "box, style=rounded"}
+    lines = [f'digraph "{plan.spec.name}" {{', "    node [fontname=Helvetica];"]
+    for node in nodes:
+        label = "\\n".join(_dot_text(line) for line in node.label)
+        lines.append(f'    "{node.id}" [shape={styles[node.shape]}, label="{label}"];')
+    for source, target, label in edges:
+        extra = f' [style=dashed, label="{_dot_text(label)}"]' if label else ""
+        lines.append(f'    "{source}" -> "{target}"{extra};')
+    return "\n".join(lines) + "\n}\n"
+
+
+def svg(plan: Plan, source: str) -> str:
+    """The dot graph rendered by Graphviz; a clear error when `dot` is not installed."""
+    binary = shutil.which("dot")
+    if binary is None:
+        raise SpecError(source, "--format", "svg needs Graphviz's `dot` binary on PATH")
+    proc = subprocess.run(
+        [binary, "-Tsvg"], input=dot(plan), capture_output=True, text=True, timeout=60
+    )
+    if proc.returncode != 0:
+        raise SpecError(source, "--format", f"dot failed: {proc.stderr.strip()[:200]}")
+    return proc.stdout
+
+
+FORMATS = ("mermaid", "dot", "svg")
+
+
+def render_diagram(plan: Plan, source: str, fmt: str) -> str:
+    if fmt == "mermaid":
+        return mermaid(plan)
+    if fmt == "dot":
+        return dot(plan)
+    return svg(plan, source)

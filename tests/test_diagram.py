@@ -1,0 +1,168 @@
+"""`modelgen diagram`: the macro-architecture from the plan, tested by its structure."""
+
+import re
+
+import pytest
+from conftest import PRESETS, ROOT
+
+from generator.cli import main
+from generator.diagram import dot
+from generator.pipeline import plan_for
+
+NODE = re.compile(r'^    (\w+)(\[/"|\["|\(\[")(.*?)("/\]|"\]|"\]\))$')
+EDGE = re.compile(r'^    (\w+) (-->|-\. "(.*?)" \.->) (\w+)$')
+
+
+def mermaid(target: str, capsys, *args: str) -> str:
+    assert main(["diagram", target, *args]) == 0
+    return capsys.readouterr().out
+
+
+def parse(text: str):
+    """{node id: [label lines]}, [(source, target, branch label or None)]."""
+    lines = text.splitlines()
+    assert lines[1] == "flowchart TD", lines[:2]
+    nodes, edges = {}, []
+    for line in lines[2:]:
+        if node := NODE.match(line):
+            nodes[node.group(1)] = node.group(3).split("<br/>")
+        elif edge := EDGE.match(line):
+            edges.append((edge.group(1), edge.group(4), edge.group(3)))
+        else:
+            raise AssertionError(f"neither a node nor an edge: {line!r}")
+    return nodes, edges
+
+
+def main_chain(edges) -> list[str]:
+    """Follow the plain arrows from the input."""
+    step = {source: target for source, target, branch in edges if branch is None}
+    chain = ["input"]
+    while chain[-1] in step:
+        chain.append(step[chain[-1]])
+    return chain
+
+
+def test_resnet50(capsys):
+    nodes, edges = parse(mermaid("resnet50", capsys))
+    assert main_chain(edges) == ["input", "stem", "conv2", "conv3", "conv4", "conv5", "classifier"]
+    assert nodes["input"] == ["input", "224x224x3"]
+    blocks = {name: nodes[name][0] for name in ("conv2", "conv3", "conv4", "conv5")}
+    assert blocks == {
+        "conv2": "conv2: bottleneck x3",
+        "conv3": "conv3: bottleneck x4",
+        "conv4": "conv4: bottleneck x6",
+        "conv5": "conv5: bottleneck x3",
+    }
+    shapes = [nodes[name][1].split(",")[0] for name in ("stem", "conv2", "conv3", "conv4", "conv5")]
+    assert shapes == ["56x56x64", "56x56x256", "28x28x512", "14x14x1024", "7x7x2048"]
+    assert nodes["classifier"][1] == "1000, 2,049,000 params"
+    assert not [edge for edge in edges if edge[2] is not None], "resnet50 has no side branch"
+    # The stage parameter counts add up to the network's.
+    total = sum(int(m.replace(",", "")) for m in re.findall(r"([\d,]+) params", str(nodes)))
+    assert total == plan_for("resnet50").total_params == 25_636_712
+
+
+def test_inception_v1_branches_its_auxiliary_heads(capsys):
+    nodes, edges = parse(mermaid("inception_v1", capsys))
+    assert main_chain(edges) == [
+        "input",
+        "stem",
+        "inception_3",
+        "pool3",
+        "inception_4",
+        "pool4",
+        "inception_5",
+        "classifier",
+    ]
+    branches = [edge for edge in edges if edge[2] is not None]
+    assert branches == [
+        ("inception_4", "aux1", "after block 1"),  # 4a
+        ("inception_4", "aux2", "after block 4"),  # 4d
+    ]
+    assert nodes["aux1"][0] == "aux1: inception_v1 head"
+    assert nodes["inception_4"] == ["inception_4: inception_v1 x5", "14x14x832, 2,809,168 params"]
+    # include_aux=False in the spec: no branch drawn.
+    _, edges = parse(mermaid("inception_v1", capsys, "--set", "classifier.aux.include=false"))
+    assert not [edge for edge in edges if edge[2] is not None]
+
+
+def test_densenet121_has_transitions(capsys):
+    nodes, edges = parse(mermaid("densenet121", capsys))
+    chain = main_chain(edges)
+    assert chain == [
+        "input",
+        "stem",
+        "conv2",
+        "pool2",
+        "conv3",
+        "pool3",
+        "conv4",
+        "pool4",
+        "conv5",
+        "post",
+        "classifier",
+    ]
+    assert [nodes[f"conv{i}"][0].split(": ")[1] for i in range(2, 6)] == [
+        "dense x6",
+        "dense x12",
+        "dense x24",
+        "dense x16",
+    ]
+    # Each transition halves H, W and the channels (compression 0.5).
+    for group, transition in (("conv2", "pool2"), ("conv3", "pool3"), ("conv4", "pool4")):
+        h, w, c = map(int, nodes[group][1].split(",")[0].split("x"))
+        assert nodes[transition][1].startswith(f"{h // 2}x{w // 2}x{c // 2},"), transition
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_draws_a_connected_graph(preset, capsys):
+    nodes, edges = parse(mermaid(preset, capsys))
+    ends = {end for source, target, _ in edges for end in (source, target)}
+    assert ends == set(nodes), f"{preset}: nodes without edges or edges to nowhere"
+    chain = main_chain(edges)
+    stages = [s.name for s in plan_for(preset).stages if not s.name.startswith("aux")]
+    assert chain == ["input", *stages]
+    # The dot text holds the same nodes and edges.
+    text = dot(plan_for(preset))
+    assert set(re.findall(r'^    "(\w+)" \[shape=', text, re.M)) == set(nodes)
+    assert len(re.findall(r'^    "\w+" -> "\w+"', text, re.M)) == len(edges)
+
+
+def test_svg_needs_graphviz(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot binary here
+    assert main(["diagram", "resnet18", "-o", str(tmp_path / "r.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "Graphviz" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r.svg").exists()
+
+
+def test_svg_with_a_fake_dot(tmp_path, monkeypatch):
+    """When a `dot` binary is on PATH it gets the dot text and its output is the file."""
+    fake = tmp_path / "dot"
+    fake.write_text('#!/bin/sh\necho "<svg>$(wc -l)</svg>"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")  # the fake first
+    assert main(["diagram", "resnet18", "-o", str(tmp_path / "r.svg")]) == 0
+    lines = len(dot(plan_for("resnet18")).splitlines())
+    assert (tmp_path / "r.svg").read_text().strip() == f"<svg>{lines}</svg>"
+
+
+def test_output_file_is_not_clobbered(tmp_path, capsys):
+    out = tmp_path / "d.md"
+    assert main(["diagram", "resnet18", "-o", str(out)]) == 0
+    assert out.read_text().splitlines()[1] == "flowchart TD"
+    out.write_text("mine")
+    assert main(["diagram", "resnet18", "-o", str(out)]) == 2
+    assert out.read_text() == "mine"
+    assert main(["diagram", "resnet18", "-o", str(out), "--force"]) == 0
+    assert "flowchart TD" in out.read_text()
+
+
+def test_readme_shows_a_diagram():
+    """README's diagram is the current output for its preset."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```mermaid\n(%% (\w+): modelgen diagram\n.*?)```", readme, re.S)
+    assert match, "README.md has no mermaid diagram"
+    from generator.diagram import mermaid as draw
+
+    assert match.group(1) == draw(plan_for(match.group(2)))
