@@ -2,6 +2,10 @@
 (the CPU build of PyTorch) with the tensorflow parameter count and, given the same
 weights, the same outputs.
 
+The procedural files are compared here; the oop files build the same network (same layers,
+configs and outputs: test_models.test_styles_build_the_same_network), and test_verify.py
+builds and trains both styles of every preset on torch.
+
 KERAS_BACKEND is fixed when keras is first imported, so the torch side runs in one child
 process (tests/backend_child.py) for every golden file; weights travel as .weights.h5
 files written here, on the tensorflow backend.
@@ -16,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import PRESETS, STYLES, build, golden_path, small_input
+from conftest import PRESETS, build, golden_path, small_input
 
 HERE = Path(__file__).resolve().parent
 SMALL_CLASSES = 10
@@ -63,18 +67,17 @@ def test_every_golden_model_matches_on_torch(tmp_path):
         assert all(np.all(np.isfinite(y)) for y in ys.values()), preset
         data = tmp_path / f"{preset}.npz"
         np.savez(data, x=x, **ys)
-        for style in STYLES:
-            label = f"{preset} ({style})"
-            expected[label] = (model.count_params(), len(outputs))
-            jobs.append(
-                {
-                    "label": label,
-                    "path": str(golden_path(preset, style)),
-                    "build": {key: value for key, value in kwargs.items()},
-                    "weights": str(weights),
-                    "data": str(data),
-                }
-            )
+        label = f"{preset} (procedural)"
+        expected[label] = (model.count_params(), len(outputs))
+        jobs.append(
+            {
+                "label": label,
+                "path": str(golden_path(preset, "procedural")),
+                "build": kwargs,
+                "weights": str(weights),
+                "data": str(data),
+            }
+        )
         keras.backend.clear_session()
 
     reports = run_backend_child("torch", jobs, tmp_path)
