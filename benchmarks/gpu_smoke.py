@@ -214,7 +214,9 @@ def table(rows: list[dict], args, device: str, gpu: bool, dtype: str) -> str:
         f"input {'each spec' + chr(39) + 's own' if args.input_size is None else args.input_size}."
         f" Python {platform.python_version()}.",
         "",
-        "Reproduce: `" + " ".join(["python benchmarks/gpu_smoke.py", *sys.argv[1:]]) + "`",
+        "Reproduce: `"
+        + " ".join([f"KERAS_BACKEND={keras.backend.backend()}", "python", *sys.argv])
+        + "`",
         "",
         "images/s = batch / median step time (the first, compiling step left out); ratio = "
         "ours / keras.applications images/s, same process, batch, dtype and backend; loss = "

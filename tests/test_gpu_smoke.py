@@ -1,0 +1,53 @@
+"""benchmarks/gpu_smoke.py runs on a CPU at tiny sizes: the same code the GPU run uses."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+SCRIPT = ROOT / "benchmarks" / "gpu_smoke.py"
+
+
+@pytest.mark.slow
+def test_gpu_smoke_runs_on_cpu_at_tiny_sizes(tmp_path):
+    out = tmp_path / "smoke.md"
+    # resnet50 has a keras.applications twin, resnext50 a split variant, inception_v1
+    # auxiliary outputs (and needs a bigger input than asked for).
+    presets = "resnet50,resnext50_32x4d,inception_v1"
+    env = {**os.environ, "KERAS_BACKEND": "torch", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--presets", presets, "--input-size", "32"]
+        + ["--steps", "2", "--batch", "2", "--n-classes", "10", "--output", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    text = out.read_text(encoding="utf-8")
+    assert "backend torch, dtype policy float32, batch 2" in text
+    assert "CPU (no GPU" in text  # a CPU run says so
+    rows = {
+        cells[0]: cells
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| model")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert sorted(rows) == [
+        "inception_v1",
+        "resnet50",
+        "resnext50_32x4d",
+        "resnext50_32x4d (split)",
+    ]
+    assert rows["resnet50"][1] == "32x32x3"
+    assert rows["inception_v1"][1] == "75x75x3"  # 32 and 64 collapse its auxiliary heads
+    assert rows["resnet50"][4].startswith("ResNet50 (")
+    assert float(rows["resnet50"][5]) > 0  # the ratio ours / theirs
+    for cells in rows.values():
+        assert float(cells[3]) > 0, cells  # images/s
+        first, last = map(float, cells[7].split(" -> "))
+        assert first == first and last == last, cells  # finite, not NaN
+    assert re.search(r"resnext50_32x4d: `native` grouped convolution / `split`: \d+\.\d\dx", text)
