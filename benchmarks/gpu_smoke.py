@@ -210,7 +210,7 @@ def table(rows: list[dict], args, device: str, gpu: bool, dtype: str) -> str:
         "",
         f"Measured {today} on {device} ({kind}); Keras {keras.__version__}, backend "
         f"{keras.backend.backend()}, dtype policy {dtype}, batch {args.batch}, "
-        f"{args.steps} steps of SGD (momentum 0.9) on one synthetic batch, "
+        f"{args.steps} steps of Adam (1e-3) on one synthetic batch, "
         f"input {'each spec' + chr(39) + 's own' if args.input_size is None else args.input_size}."
         f" Python {platform.python_version()}.",
         "",

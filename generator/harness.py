@@ -259,13 +259,14 @@ class Result:
         return statistics.median(times) if times else float("nan")
 
 
-def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, lr=0.01):
-    """`steps` optimizer steps (SGD with momentum) on the same synthetic batch; returns the
-    loss and the wall time of every step."""
+def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, lr=1e-3):
+    """`steps` optimizer steps (Adam: its step size does not grow with the gradient, so a
+    few steps on a tiny batch do not diverge) on the same synthetic batch; returns the loss
+    and the wall time of every step."""
     import keras
 
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=0.9),
+        optimizer=keras.optimizers.Adam(learning_rate=lr),
         loss=batch.losses,
         loss_weights=batch.loss_weights,
         jit_compile=jit_compile,
