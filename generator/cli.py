@@ -38,6 +38,9 @@ Sets = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a spec field: dotted.path=value (repeatable)."),
 ]
+Output = Annotated[
+    Path | None, typer.Option("-o", "--output", help="File to write; stdout when absent.")
+]
 AllowLarge = Annotated[
     bool,
     typer.Option(
@@ -89,9 +92,7 @@ def generate(
     style: Annotated[Style, typer.Option(help="procedural (functions) or oop (a class).")] = (
         Style.procedural
     ),
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="File to write; stdout when absent.")
-    ] = None,
+    output: Output = None,
     overrides: Sets = None,
     force: Annotated[
         bool, typer.Option(help="Overwrite a file that modelgen did not write.")
@@ -131,9 +132,7 @@ class DiagramFormat(str, Enum):
 @app.command()
 def diagram(
     target: Target,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="File to write; stdout when absent.")
-    ] = None,
+    output: Output = None,
     fmt: Annotated[
         DiagramFormat | None,
         typer.Option(
