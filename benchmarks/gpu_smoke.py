@@ -204,7 +204,7 @@ def table(rows: list[dict], args, device: str, gpu: bool, dtype: str) -> str:
     import keras
 
     today = datetime.date.today().isoformat()
-    kind = "GPU" if gpu else "CPU (no GPU: not the GPU figures the issue asks for)"
+    kind = "GPU" if gpu else "no GPU: CPU figures, not the GPU run the issue asks for"
     lines = [
         "# GPU smoke run" if gpu else "# GPU smoke run: CPU figures",
         "",

@@ -29,7 +29,7 @@ def test_gpu_smoke_runs_on_cpu_at_tiny_sizes(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     text = out.read_text(encoding="utf-8")
     assert "backend torch, dtype policy float32, batch 2" in text
-    assert "CPU (no GPU" in text  # a CPU run says so
+    assert "(no GPU: CPU figures" in text  # a CPU run says so
     rows = {
         cells[0]: cells
         for line in text.splitlines()
