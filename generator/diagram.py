@@ -33,7 +33,8 @@ def _tap_groups(plan: Plan) -> list[tuple[int, int]]:
     """(group index, block number) of each auxiliary classifier's input, in the order the
     learner returns them (aux1, aux2 ...)."""
     taps = []
-    for index, group in enumerate(plan.spec.learner.groups):
+    learner = getattr(plan.spec, "learner", None)  # an autoencoder has none
+    for index, group in enumerate(learner.groups if learner is not None else ()):
         for number in sorted(getattr(group, "aux_after", ())):
             taps.append((index, number))
     return taps

@@ -53,6 +53,9 @@ class Batch:
 def task_for_plan(plan) -> dict:
     """What `modelgen verify` tells the child about a planned model (no keras here):
     the kind of model and the options its task needs."""
+    architecture = getattr(plan.spec, "architecture", "classifier")
+    if architecture != "classifier":
+        return {"kind": architecture}  # siamese, autoencoder: TASKS has their entries
     aux = plan.spec.classifier.aux
     if aux is not None and aux.include and plan.n_taps:
         # Inception: [main, aux1, ...], the auxiliary losses down-weighted.
@@ -110,9 +113,24 @@ def inspect_task(model, batch: int, rng, options: dict) -> Batch:
     return Batch(x, y, losses, [1.0] * len(y))
 
 
+def siamese_task(model, batch: int, rng, options: dict) -> Batch:
+    """A Siamese twin: two images per example, a label 1 (same class) or 0 for the one
+    sigmoid output, binary cross-entropy."""
+    y = rng.integers(0, 2, size=(batch, 1)).astype("float32")
+    return Batch(_input_batch(model, batch, rng), [y], ["binary_crossentropy"], [1.0])
+
+
+def autoencoder_task(model, batch: int, rng, options: dict) -> Batch:
+    """An autoencoder: reproduce the input (images in [0, 1]), mean squared error."""
+    x = rng.random((batch, *model.inputs[0].shape[1:])).astype("float32")
+    return Batch(x, [x], ["mean_squared_error"], [1.0])
+
+
 # kind -> batch maker; `modelgen verify` picks the kind with task_for_plan.
 TASKS: dict[str, Callable] = {
     "classifier": classifier_task,
+    "siamese": siamese_task,
+    "autoencoder": autoencoder_task,
     "auto": inspect_task,
 }
 

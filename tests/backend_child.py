@@ -19,13 +19,19 @@ sys.path.insert(0, str(ROOT))
 from generator.harness import build_from_module, load_module  # noqa: E402
 
 
+def count(data, prefix: str) -> int:
+    return sum(1 for name in data.files if name.startswith(prefix))
+
+
 def run(job: dict) -> dict:
     model = build_from_module(load_module(Path(job["path"])), **job["build"])
     model.load_weights(job["weights"])
     data = np.load(job["data"])
-    result = model(keras.ops.convert_to_tensor(data["x"]), training=False)
+    # x0 (x1 for a Siamese pair's second image), then y0, y1 ... one per output.
+    xs = [keras.ops.convert_to_tensor(data[f"x{i}"]) for i in range(count(data, "x"))]
+    result = model(xs[0] if len(xs) == 1 else xs, training=False)
     outputs = result if isinstance(result, list | tuple) else [result]
-    expected = [data[f"y{index}"] for index in range(len(data.files) - 1)]
+    expected = [data[f"y{index}"] for index in range(count(data, "y"))]
     diffs = []
     for ours, theirs in zip(outputs, expected, strict=True):
         ours = keras.ops.convert_to_numpy(ours)

@@ -20,7 +20,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import PRESETS, build, golden_path, small_input
+from conftest import (
+    PRESETS,
+    architecture,
+    build,
+    golden_path,
+    sample_inputs,
+    small_input,
+    small_kwargs,
+)
 
 HERE = Path(__file__).resolve().parent
 SMALL_CLASSES = 10
@@ -56,17 +64,20 @@ def test_every_golden_model_matches_on_torch(tmp_path):
     jobs, expected = [], {}
     for preset in PRESETS:
         shape = small_input(preset)
-        kwargs = dict(input_shape=shape, n_classes=SMALL_CLASSES, classifier_activation=None)
+        kwargs = small_kwargs(preset, SMALL_CLASSES)
+        if architecture(preset) == "classifier":
+            kwargs["classifier_activation"] = None  # compare logits
         model = build(preset, "procedural", **kwargs)  # both styles build this network
         weights = tmp_path / f"{preset}.weights.h5"
         model.save_weights(weights)
-        x = np.random.default_rng(0).standard_normal((2, *shape), dtype=np.float32)
+        x = sample_inputs(preset, shape)
         result = model(x, training=False)
         outputs = result if isinstance(result, list | tuple) else [result]
         ys = {f"y{index}": keras.ops.convert_to_numpy(y) for index, y in enumerate(outputs)}
         assert all(np.all(np.isfinite(y)) for y in ys.values()), preset
         data = tmp_path / f"{preset}.npz"
-        np.savez(data, x=x, **ys)
+        xs = {f"x{index}": a for index, a in enumerate(x if isinstance(x, list) else [x])}
+        np.savez(data, **xs, **ys)
         label = f"{preset} (procedural)"
         expected[label] = (model.count_params(), len(outputs))
         jobs.append(
