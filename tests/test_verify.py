@@ -59,7 +59,7 @@ def test_verify_every_preset_in_both_styles():
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"verify: {2 * len(presets)} model(s) built, trained and passed" in proc.stdout
         for preset in presets:
-            small = plan_for(preset, [f"input_shape=[{side}, {side}, 3]"])
+            small = plan_for(preset, [f"input_shape={list(small_input(preset))}"])
             for style in STYLES:
                 label = re.escape(f"{preset} ({style}):")
                 report = re.search(label + r"\n(.*?)  ok: ", proc.stdout, re.S)
