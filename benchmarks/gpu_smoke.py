@@ -147,8 +147,14 @@ def input_shape(preset: str, side: int | None) -> tuple[int, int, int]:
     return spec_shape
 
 
-def build_ours(path: Path, shape, n_classes: int):
-    return build_from_module(load_module(path), input_shape=shape, n_classes=n_classes)
+def build_ours(path: Path, plan, shape, n_classes: int):
+    """The golden model at `shape`; n_classes only where the plan takes it (a classifier
+    with one `predictions` output: classifier.heads have their own, twins and autoencoders
+    none)."""
+    kwargs = {"input_shape": shape}
+    if getattr(plan.spec, "n_classes", None) is not None and not plan.heads:
+        kwargs["n_classes"] = n_classes
+    return build_from_module(load_module(path), **kwargs)
 
 
 def build_reference(name: str, shape, n_classes: int):
@@ -164,8 +170,8 @@ def run(args) -> list[dict]:
     presets = args.presets.split(",") if args.presets else preset_names()
     folder = Path(tempfile.mkdtemp(prefix="gpu-smoke-"))
     for preset in presets:
-        plan = plan_for(preset)
         shape = input_shape(preset, args.input_size)
+        plan = plan_for(preset, [f"input_shape={list(shape)}"])  # its task's input_shape
         variants = [("", ROOT / "golden" / "procedural" / f"{preset}.py")]
         if (getattr(plan.spec.learner, "cardinality", None) or 1) > 1:  # ResNeXt: native vs split
             split = folder / f"{preset}_split.py"
@@ -178,7 +184,7 @@ def run(args) -> list[dict]:
             print(f"{row['preset']} at {row['input']} ...", flush=True)
             model = theirs = None
             try:
-                model = build_ours(path, shape, args.n_classes)
+                model = build_ours(path, plan, shape, args.n_classes)
                 row.update(measure(model, task_for_plan(plan), args.batch, args.steps))
             except Exception as exc:  # noqa: BLE001 - a row says what failed
                 row["error"] = printable(f"{type(exc).__name__}: {exc}")[:200]

@@ -9,7 +9,9 @@ What data a model trains on depends on what kind of model it is. TASKS maps each
 a function that makes one synthetic batch and its losses; a new kind of model (twins,
 autoencoders, detectors ...) adds one entry there and one line in `task_for_plan`. A
 model of no known kind falls back on `inspect_task`, which reads the built model's inputs
-and outputs.
+and outputs. A model that returns a dict of outputs (classifier.heads) gets its targets,
+losses and weights keyed by output name. An input of any size (a pre-stem that resizes or
+crops: (None, None, C)) gets images of the task's `input_shape`.
 """
 
 from __future__ import annotations
@@ -36,15 +38,28 @@ class StageError(Exception):
         super().__init__(f"{stage}: {reason}")
 
 
+# The side given to an input of any size when the task names no input_shape (an emitted
+# file verified without --input-size).
+ANY_SIDE = 64
+
+
 @dataclass
 class Batch:
     """One synthetic batch and how to score it: x (an array, or a list for several
-    inputs), y (one target per output), and one loss and weight per output."""
+    inputs), y (one target per output), and one loss and weight per output. `names`, for a
+    model that returns a dict of outputs: the output each entry belongs to."""
 
     x: object
     y: list
     losses: list
     loss_weights: list[float]
+    names: list[str] | None = None
+
+    def keyed(self, values: list):
+        """values as the model's outputs come: a dict by output name, one value, or a list."""
+        if self.names is not None:
+            return dict(zip(self.names, values, strict=True))
+        return values[0] if len(values) == 1 else list(values)
 
 
 # --------------------------------------------------------------------- the kinds of model
@@ -52,21 +67,60 @@ class Batch:
 
 def task_for_plan(plan) -> dict:
     """What `modelgen verify` tells the child about a planned model (no keras here):
-    the kind of model and the options its task needs."""
-    architecture = getattr(plan.spec, "architecture", "classifier")
+    the kind of model and the options its task needs. Every task carries the plan's
+    input_shape (the images for an input of any size) and, with a pre-stem that rescales,
+    `pixels`: the images are raw pixels in [0, 255]."""
+    spec = plan.spec
+    common = {"input_shape": list(spec.input_shape)}
+    pre_stem = getattr(spec, "pre_stem", None)
+    if pre_stem is not None and pre_stem.rescaling:  # it expects raw pixels
+        common["pixels"] = True
+    architecture = getattr(spec, "architecture", "classifier")
     if architecture != "classifier":
-        return {"kind": architecture}  # siamese, autoencoder: TASKS has their entries
-    aux = plan.spec.classifier.aux
+        return {"kind": architecture, **common}  # siamese, autoencoder: TASKS has their entries
+    if plan.heads:
+        # classifier.heads: a dict of outputs, one loss (by activation) and weight per head.
+        heads = [
+            {"name": head.name, "n_classes": head.n_classes, "activation": head.activation}
+            for head in plan.heads
+        ]
+        weights = [head.loss_weight for head in plan.heads]
+        return {"kind": "heads", "heads": heads, "loss_weights": weights, **common}
+    aux = spec.classifier.aux
     if aux is not None and aux.include and plan.n_taps:
         # Inception: [main, aux1, ...], the auxiliary losses down-weighted.
-        return {"kind": "classifier", "loss_weights": [1.0] + [aux.loss_weight] * plan.n_taps}
-    return {"kind": "classifier"}
+        weights = [1.0] + [aux.loss_weight] * plan.n_taps
+        return {"kind": "classifier", "loss_weights": weights, **common}
+    return {"kind": "classifier", **common}
 
 
-def _input_batch(model, batch: int, rng):
-    """Standard-normal images for every input of the model (a list when there are several)."""
+def input_shapes(model, options: dict) -> list[tuple]:
+    """The shape of one example for each input of the model; a side the model leaves open
+    (None: a pre-stem that resizes or crops) takes the task's input_shape, else ANY_SIDE."""
+    wanted = options.get("input_shape")
+    shapes = []
+    for tensor in model.inputs:
+        shape = tuple(tensor.shape[1:])
+        if any(side is None for side in shape):
+            if wanted is not None and len(wanted) == len(shape):
+                shape = tuple(
+                    w if side is None else side for side, w in zip(shape, wanted, strict=True)
+                )
+            else:
+                shape = tuple(ANY_SIDE if side is None else side for side in shape)
+        shapes.append(shape)
+    return shapes
+
+
+def _input_batch(model, batch: int, rng, options: dict):
+    """Images for every input of the model (a list when there are several): standard
+    normal, or uniform pixels in [0, 255] when options say `pixels`."""
+    pixels = options.get("pixels", False)
     arrays = [
-        rng.standard_normal((batch, *tensor.shape[1:])).astype("float32") for tensor in model.inputs
+        (
+            rng.uniform(0, 255, (batch, *shape)) if pixels else rng.standard_normal((batch, *shape))
+        ).astype("float32")
+        for shape in input_shapes(model, options)
     ]
     return arrays[0] if len(arrays) == 1 else arrays
 
@@ -78,25 +132,65 @@ def _outputs(model) -> list:
 def classifier_task(model, batch: int, rng, options: dict) -> Batch:
     """Classifiers (one softmax output, or [main, aux1, ...]): random integer labels,
     sparse categorical cross-entropy on every output, weighted by options' loss_weights."""
+    if isinstance(model.output, dict):
+        raise StageError("train", "the model returns a dict of outputs: a heads task")
     outputs = _outputs(model)
     y = [rng.integers(0, out.shape[-1], size=(batch,)) for out in outputs]
     weights = list(options.get("loss_weights") or [1.0] * len(outputs))
     if len(weights) != len(outputs):
         raise StageError("train", f"{len(outputs)} outputs but {len(weights)} loss weights")
     losses = ["sparse_categorical_crossentropy"] * len(outputs)
-    return Batch(_input_batch(model, batch, rng), y, losses, weights)
+    return Batch(_input_batch(model, batch, rng, options), y, losses, weights)
+
+
+def _head_target(rng, batch: int, n_classes: int, activation: str):
+    """(target, loss) for one classifier head: integer labels and sparse categorical
+    cross-entropy for softmax, multi-hot 0/1 vectors and binary cross-entropy for sigmoid."""
+    if activation == "sigmoid":
+        target = rng.integers(0, 2, size=(batch, n_classes)).astype("float32")
+        return target, "binary_crossentropy"
+    return rng.integers(0, n_classes, size=(batch,)), "sparse_categorical_crossentropy"
+
+
+def heads_task(model, batch: int, rng, options: dict) -> Batch:
+    """A multi-output classifier (classifier.heads): a dict of outputs keyed by head name,
+    each head its own targets and loss (by its activation), weighted by its loss_weight."""
+    heads = options["heads"]
+    names = [head["name"] for head in heads]
+    output = model.output
+    if not isinstance(output, dict) or sorted(output) != sorted(names):
+        got = sorted(output) if isinstance(output, dict) else f"{len(model.outputs)} output(s)"
+        raise StageError("train", f"the plan's heads are {names}, the model returns {got}")
+    y, losses = [], []
+    for head in heads:
+        if output[head["name"]].shape[-1] != head["n_classes"]:
+            raise StageError(
+                "train",
+                f"head {head['name']} has {output[head['name']].shape[-1]} units, "
+                f"the plan {head['n_classes']}",
+            )
+        target, loss = _head_target(rng, batch, head["n_classes"], head["activation"])
+        y.append(target)
+        losses.append(loss)
+    weights = list(options.get("loss_weights") or [1.0] * len(heads))
+    x = _input_batch(model, batch, rng, options)
+    return Batch(x, y, losses, weights, names)
 
 
 def inspect_task(model, batch: int, rng, options: dict) -> Batch:
-    """A model of no known kind, read from its outputs: a 2-D output whose rows are
-    probabilities gets labels and cross-entropy; an output shaped like the input is a
-    reconstruction (mean squared error to the input); anything else regresses to random
-    targets of its shape."""
+    """A model of no known kind, read from its outputs (a dict of them keyed by name): a
+    2-D output whose rows are probabilities gets labels and cross-entropy, one of
+    independent probabilities in (0, 1) (sigmoid) 0/1 targets and binary cross-entropy; an
+    output shaped like the input is a reconstruction (mean squared error to the input);
+    anything else regresses to random targets of its shape."""
     import numpy as np
 
-    x = _input_batch(model, batch, rng)
+    x = _input_batch(model, batch, rng, options)
     inputs = x if isinstance(x, list) else [x]
     probe = model(x, training=False)
+    names = list(probe) if isinstance(probe, dict) else None
+    if names is not None:
+        probe = [probe[name] for name in names]
     probe = list(probe) if isinstance(probe, list | tuple) else [probe]
     y, losses = [], []
     for out in probe:
@@ -107,28 +201,34 @@ def inspect_task(model, batch: int, rng, options: dict) -> Batch:
             y.append(rng.integers(0, out.shape[-1], size=(batch,)))
             losses.append("sparse_categorical_crossentropy")
             continue
+        if out.ndim == 2 and np.all((rows > 0) & (rows < 1)):
+            y.append(rng.integers(0, 2, size=out.shape).astype("float32"))
+            losses.append("binary_crossentropy")
+            continue
         same = [a for a in inputs if a.shape == out.shape]
         y.append(same[0] if same else rng.standard_normal(out.shape).astype("float32"))
         losses.append("mean_squared_error")
-    return Batch(x, y, losses, [1.0] * len(y))
+    return Batch(x, y, losses, [1.0] * len(y), names)
 
 
 def siamese_task(model, batch: int, rng, options: dict) -> Batch:
     """A Siamese twin: two images per example, a label 1 (same class) or 0 for the one
     sigmoid output, binary cross-entropy."""
     y = rng.integers(0, 2, size=(batch, 1)).astype("float32")
-    return Batch(_input_batch(model, batch, rng), [y], ["binary_crossentropy"], [1.0])
+    x = _input_batch(model, batch, rng, options)
+    return Batch(x, [y], ["binary_crossentropy"], [1.0])
 
 
 def autoencoder_task(model, batch: int, rng, options: dict) -> Batch:
     """An autoencoder: reproduce the input (images in [0, 1]), mean squared error."""
-    x = rng.random((batch, *model.inputs[0].shape[1:])).astype("float32")
+    x = rng.random((batch, *input_shapes(model, options)[0])).astype("float32")
     return Batch(x, [x], ["mean_squared_error"], [1.0])
 
 
 # kind -> batch maker; `modelgen verify` picks the kind with task_for_plan.
 TASKS: dict[str, Callable] = {
     "classifier": classifier_task,
+    "heads": heads_task,
     "siamese": siamese_task,
     "autoencoder": autoencoder_task,
     "auto": inspect_task,
@@ -188,6 +288,8 @@ def total_loss(batch: Batch) -> Callable:
     functions = [keras.losses.get(name) for name in batch.losses]
 
     def loss(y, result):
+        if isinstance(result, dict):
+            result = [result[name] for name in batch.names]
         result = list(result) if isinstance(result, list | tuple) else [result]
         terms = [
             w * keras.ops.mean(fn(target, out))
@@ -285,12 +387,12 @@ def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, lr
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr),
-        loss=batch.losses,
-        loss_weights=batch.loss_weights,
+        loss=batch.keyed(batch.losses) if batch.names else batch.losses,
+        loss_weights=batch.keyed(batch.loss_weights) if batch.names else batch.loss_weights,
         jit_compile=jit_compile,
     )
     bar = keras.utils.Progbar(steps, stateful_metrics=["loss"]) if progress else None
-    y = batch.y[0] if len(batch.y) == 1 else batch.y
+    y = batch.keyed(batch.y)
     losses, times = [], []
     for step in range(steps):
         start = time.perf_counter()

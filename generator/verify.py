@@ -20,12 +20,13 @@ from .pipeline import generate, plan_for
 
 
 def emitted_file_job(target: str, input_size: int | None) -> dict:
-    """A job for a file someone already generated: its kind is read from the built model."""
+    """A job for a file someone already generated: its kind is read from the built model
+    (an input of any size gets --input-size images, else harness.ANY_SIDE)."""
     path = Path(target)
     if not path.is_file():
         raise SpecError(target, "", "no such emitted file")
     build = {"input_shape": [input_size, input_size, 3]} if input_size else {}
-    task = {"kind": "auto"}
+    task = {"kind": "auto", **build}
     return {"label": path.name, "path": str(path.resolve()), "task": task, "build": build}
 
 

@@ -3,7 +3,8 @@
 Run as `KERAS_BACKEND=torch python tests/backend_child.py JOBS.json`. For each job it
 imports the golden file, builds the model, loads the weights the tensorflow side saved,
 runs the saved input through it and prints one JSON line: the backend, the parameter
-count and the largest difference from the tensorflow outputs.
+count and the largest difference from the tensorflow outputs. A model that returns a dict
+of outputs (classifier.heads) is compared head by head, in the job's `output_names` order.
 """
 
 import json
@@ -30,6 +31,11 @@ def run(job: dict) -> dict:
     # x0 (x1 for a Siamese pair's second image), then y0, y1 ... one per output.
     xs = [keras.ops.convert_to_tensor(data[f"x{i}"]) for i in range(count(data, "x"))]
     result = model(xs[0] if len(xs) == 1 else xs, training=False)
+    if isinstance(result, dict):
+        names = job.get("output_names")
+        if names is None or sorted(names) != sorted(result):
+            raise ValueError(f"outputs {sorted(result)}, the tensorflow side had {names}")
+        result = [result[name] for name in names]
     outputs = result if isinstance(result, list | tuple) else [result]
     expected = [data[f"y{index}"] for index in range(count(data, "y"))]
     diffs = []

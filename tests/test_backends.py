@@ -8,7 +8,10 @@ builds and trains both styles of every preset on torch.
 
 KERAS_BACKEND is fixed when keras is first imported, so the torch side runs in one child
 process (tests/backend_child.py) for every golden file; weights travel as .weights.h5
-files written here, on the tensorflow backend.
+files written here, on the tensorflow backend. A multi-output classifier (classifier.heads)
+returns a dict: each head is compared, by name, on its probabilities (the heads take no
+classifier_activation); a pre-stem that resizes takes inputs of any size, fed here a larger,
+non-square batch that it resizes to the small input.
 """
 
 import json
@@ -23,8 +26,10 @@ import pytest
 from conftest import (
     PRESETS,
     architecture,
+    as_outputs,
     build,
     golden_path,
+    plan,
     sample_inputs,
     small_input,
     small_kwargs,
@@ -65,14 +70,16 @@ def test_every_golden_model_matches_on_torch(tmp_path):
     for preset in PRESETS:
         shape = small_input(preset)
         kwargs = small_kwargs(preset, SMALL_CLASSES)
-        if architecture(preset) == "classifier":
+        if architecture(preset) == "classifier" and not plan(preset).heads:
             kwargs["classifier_activation"] = None  # compare logits
         model = build(preset, "procedural", **kwargs)  # both styles build this network
         weights = tmp_path / f"{preset}.weights.h5"
         model.save_weights(weights)
+        if None in model.inputs[0].shape[1:3]:  # a pre-stem that resizes: any size in
+            shape = (shape[0] + 16, shape[1] + 8, shape[2])
         x = sample_inputs(preset, shape)
         result = model(x, training=False)
-        outputs = result if isinstance(result, list | tuple) else [result]
+        outputs = as_outputs(result)
         ys = {f"y{index}": keras.ops.convert_to_numpy(y) for index, y in enumerate(outputs)}
         assert all(np.all(np.isfinite(y)) for y in ys.values()), preset
         data = tmp_path / f"{preset}.npz"
@@ -87,6 +94,7 @@ def test_every_golden_model_matches_on_torch(tmp_path):
                 "build": kwargs,
                 "weights": str(weights),
                 "data": str(data),
+                "output_names": list(result) if isinstance(result, dict) else None,
             }
         )
         keras.backend.clear_session()

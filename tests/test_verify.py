@@ -33,16 +33,26 @@ def run_verify(*args: str, backend: str = "tensorflow") -> subprocess.CompletedP
 
 
 def test_every_preset_has_a_task():
-    """Each preset's plan names a kind TASKS knows, with one loss weight per output."""
+    """Each preset's plan names a kind TASKS knows, with one loss weight per output and
+    the plan's input shape (the images for an input of any size)."""
     for preset in PRESETS:
         task = task_for_plan(plan(preset))
         assert task["kind"] in TASKS, preset
+        assert task["input_shape"] == list(plan(preset).spec.input_shape), preset
         classifier = getattr(plan(preset).spec, "classifier", None)
         aux = classifier.aux if classifier is not None else None  # built when aux.include
         n_outputs = 1 + plan(preset).n_taps if aux and aux.include else 1
+        n_outputs = len(plan(preset).heads) or n_outputs  # classifier.heads: one per head
         assert len(task.get("loss_weights", [1.0])) == n_outputs, preset
     aux = task_for_plan(plan("inception_v1"))
     assert aux["loss_weights"] == [1.0, 0.3, 0.3]
+    heads = task_for_plan(plan("multitask_resnet"))
+    assert heads["kind"] == "heads" and heads["loss_weights"] == [1.0, 0.5]
+    assert [(h["name"], h["n_classes"], h["activation"]) for h in heads["heads"]] == [
+        ("category", 10, "softmax"),
+        ("colour", 6, "softmax"),
+    ]
+    assert task_for_plan(plan("augmented_resnet"))["pixels"]  # it rescales raw pixels
 
 
 @pytest.mark.slow
