@@ -1,11 +1,13 @@
 """`modelgen diagram`: the macro-architecture of a plan as a picture (no keras).
 
-One graph, drawn from the plan's stages: the input, the stem, each group with its block
-type, block count and output shape (transitions between groups too), the classifier, and
-the heads that branch off (Inception's auxiliary classifiers, dotted, from the group
-whose block feeds them). `mermaid` writes Mermaid flowchart text (GitHub renders it in
-Markdown as is), `dot` Graphviz text; `svg` runs Graphviz's `dot` on that when the binary
-is installed. A new kind of branch (twins, detectors ...) adds its edges in `edges`.
+One graph, drawn from the plan's stages: the input, the pre-stem (preprocessing layers,
+when the spec has one), the stem, each group with its block type, block count and output
+shape (transitions between groups too), the classifier, and the heads that branch off
+(Inception's auxiliary classifiers, dotted, from the group whose block feeds them; the
+named outputs of classifier.heads, one solid arrow each from the shared classifier).
+`mermaid` writes Mermaid flowchart text (GitHub renders it in Markdown as is), `dot`
+Graphviz text; `svg` runs Graphviz's `dot` on that when the binary is installed. A new
+kind of branch (twins, detectors ...) adds its edges in `edges`.
 """
 
 from __future__ import annotations
@@ -40,12 +42,37 @@ def _tap_groups(plan: Plan) -> list[tuple[int, int]]:
     return taps
 
 
+def _pre_stem(plan: Plan, nodes: list[Node], edges: list) -> str:
+    """The input node (any H x W when the pre-stem resizes or crops) and the pre-stem's node
+    when the spec has one; returns the id the stem hangs from."""
+    shape = tuple(plan.spec.input_shape)
+    pre_stem = getattr(plan.spec, "pre_stem", None)
+    if pre_stem is None:
+        nodes.append(Node("input", ["input", _shape_text(shape)], "io"))
+        return "input"
+    side = "any HxW" if pre_stem.takes_any_size else "x".join(map(str, shape[:2]))
+    nodes.append(Node("input", ["input", f"{side}x{shape[2]}"], "io"))
+    # Its layers by their spec fields, in the order they act.
+    layers = ", ".join(name for name in type(pre_stem).model_fields if getattr(pre_stem, name))
+    nodes.append(Node("pre_stem", [f"pre_stem: {layers}", _shape_text(shape)]))
+    edges.append(("input", "pre_stem", ""))
+    return "pre_stem"
+
+
+def _head_width(plan: Plan, before: tuple) -> int:
+    """The width of the features every head of classifier.heads reads: the last dense
+    layer's units (flatten), else the pooled channels of the stage before the classifier."""
+    units = plan.spec.classifier.dense_units
+    return units[-1] if units else before[-1]
+
+
 def graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
     """Nodes and edges (source id, target id, label; a labelled edge is a side branch)."""
-    nodes = [Node("input", ["input", _shape_text(plan.spec.input_shape)], "io")]
+    nodes: list[Node] = []
     edges: list[tuple[str, str, str]] = []
     group_ids: dict[str, str] = {}
-    previous = "input"
+    previous = _pre_stem(plan, nodes, edges)
+    before: tuple = tuple(plan.spec.input_shape)
     for stage in plan.stages:
         if stage.kind == "classifier" and stage.name.startswith("aux"):
             continue  # a side branch, below
@@ -53,15 +80,32 @@ def graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
         # Every transition between groups (DenseNet's, the pools of SqueezeNet and
         # Inception v1) halves H and W; the shape says the rest.
         detail = "H, W / 2" if stage.kind == "transition" else stage.detail
-        label = [f"{stage.name}: {detail}", _shape_text(stage.output_shape)]
-        if stage.params:
-            label[-1] += f", {stage.params:,} params"
-        shape = "head" if stage.kind == "classifier" else "box"
+        heads = plan.heads if stage.kind == "classifier" else []
+        if heads:  # the shared part here, one node per named head below
+            width = _head_width(plan, before)
+            head_params = [(width + 1) * head.n_classes for head in heads]
+            label = [f"{stage.name}: {detail}", str(width)]
+            if stage.params - sum(head_params):
+                label[-1] += f", {stage.params - sum(head_params):,} params"
+        else:
+            label = [f"{stage.name}: {detail}", _shape_text(stage.output_shape)]
+            if stage.params:
+                label[-1] += f", {stage.params:,} params"
+        shape = "head" if stage.kind == "classifier" and not heads else "box"
         nodes.append(Node(node_id, label, shape))
         edges.append((previous, node_id, ""))
         if stage.kind == "group":
             group_ids[stage.path] = node_id
+        for head, params in zip(heads, head_params if heads else [], strict=True):
+            text = f"{head.name}: {head.activation}"
+            if head.loss_weight != 1.0:
+                text += f", loss weight {head.loss_weight:g}"
+            nodes.append(
+                Node(f"head_{head.name}", [text, f"{head.n_classes}, {params:,} params"], "head")
+            )
+            edges.append((node_id, f"head_{head.name}", ""))
         previous = node_id
+        before = stage.output_shape
     heads = [stage for stage in plan.stages if stage.name.startswith("aux")]
     for stage, (group, block) in zip(heads, _tap_groups(plan), strict=False):
         label = [f"{stage.name}: {stage.detail} head", _shape_text(stage.output_shape)]

@@ -34,12 +34,19 @@ def parse(text: str):
 
 
 def main_chain(edges) -> list[str]:
-    """Follow the plain arrows from the input."""
-    step = {source: target for source, target, branch in edges if branch is None}
+    """Follow the plain arrows from the input, up to where they fork (classifier.heads)."""
+    step: dict[str, list[str]] = {}
+    for source, target, branch in edges:
+        if branch is None:
+            step.setdefault(source, []).append(target)
     chain = ["input"]
-    while chain[-1] in step:
-        chain.append(step[chain[-1]])
+    while len(step.get(chain[-1], [])) == 1:
+        chain.append(step[chain[-1]][0])
     return chain
+
+
+def total_params(nodes) -> int:
+    return sum(int(m.replace(",", "")) for m in re.findall(r"([\d,]+) params", str(nodes)))
 
 
 def test_resnet50(capsys):
@@ -58,8 +65,7 @@ def test_resnet50(capsys):
     assert nodes["classifier"][1] == "1000, 2,049,000 params"
     assert not [edge for edge in edges if edge[2] is not None], "resnet50 has no side branch"
     # The stage parameter counts add up to the network's.
-    total = sum(int(m.replace(",", "")) for m in re.findall(r"([\d,]+) params", str(nodes)))
-    assert total == plan_for("resnet50").total_params == 25_636_712
+    assert total_params(nodes) == plan_for("resnet50").total_params == 25_636_712
 
 
 def test_inception_v1_branches_its_auxiliary_heads(capsys):
@@ -120,12 +126,41 @@ def test_every_preset_draws_a_connected_graph(preset, capsys):
     ends = {end for source, target, _ in edges for end in (source, target)}
     assert ends == set(nodes), f"{preset}: nodes without edges or edges to nowhere"
     chain = main_chain(edges)
-    stages = [s.name for s in plan_for(preset).stages if not s.name.startswith("aux")]
-    assert chain == ["input", *stages]
+    plan = plan_for(preset)
+    stages = [s.name for s in plan.stages if not s.name.startswith("aux")]
+    pre_stem = ["pre_stem"] if getattr(plan.spec, "pre_stem", None) else []
+    heads = [f"head_{head.name}" for head in plan.heads]  # a chain forks at several heads
+    assert chain == ["input", *pre_stem, *stages, *(heads if len(heads) == 1 else [])]
+    assert total_params(nodes) == plan.total_params
     # The dot text holds the same nodes and edges.
     text = dot(plan_for(preset))
     assert set(re.findall(r'^    "(\w+)" \[shape=', text, re.M)) == set(nodes)
     assert len(re.findall(r'^    "\w+" -> "\w+"', text, re.M)) == len(edges)
+
+
+def test_heads_branch_from_the_shared_classifier(capsys):
+    nodes, edges = parse(mermaid("multitask_resnet", capsys))
+    heads = [(source, target) for source, target, branch in edges if source == "classifier"]
+    assert heads == [("classifier", "head_category"), ("classifier", "head_colour")]
+    assert all(branch is None for *_, branch in edges), "the heads are outputs, not side branches"
+    assert nodes["classifier"] == ["classifier: avg_pool", "128"]  # the pooled features
+    assert nodes["head_category"] == ["category: softmax", "10, 1,290 params"]  # 129 x 10
+    assert nodes["head_colour"] == ["colour: softmax, loss weight 0.5", "6, 774 params"]
+    nodes, _ = parse(mermaid("multilabel_vgg", capsys))
+    assert nodes["classifier"] == ["classifier: flatten", "256, 524,544 params"]
+    assert nodes["head_tags"][0] == "tags: sigmoid"
+
+
+def test_the_pre_stem_is_a_stage_before_the_stem(capsys):
+    nodes, edges = parse(mermaid("augmented_resnet", capsys))
+    assert main_chain(edges)[:3] == ["input", "pre_stem", "stem"]
+    assert nodes["input"] == ["input", "any HxWx3"]  # it resizes: any size in
+    assert nodes["pre_stem"] == [
+        "pre_stem: resizing, flip, rotation, zoom, contrast, rescaling",
+        "64x64x3",
+    ]
+    nodes, _ = parse(mermaid("resnet18", capsys, "--set", "pre_stem={flip: horizontal}"))
+    assert nodes["input"] == ["input", "224x224x3"] and nodes["pre_stem"][0] == "pre_stem: flip"
 
 
 def test_svg_needs_graphviz(tmp_path, monkeypatch, capsys):
