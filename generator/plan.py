@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from .errors import SpecError
-from .spec import Spec
+from .spec import MAX_IMAGE_SIDE, Spec
 
 Shape = tuple[int, int, int]  # (H, W, C), channels last
 
@@ -49,6 +49,8 @@ class Counter:
     trainable: int = 0
     # Shapes of the block outputs that feed auxiliary classifiers (Inception's aux_after).
     taps: list = field(default_factory=list)
+    # The maps the last VGG max pool received (Fast R-CNN's drop_last_pool reads them).
+    pool_input: tuple | None = None
 
     def add(self, total: int, trainable: int | None = None) -> None:
         self.total += total
@@ -171,6 +173,7 @@ def plan_plain_group(spec, c, shape, group):
 def plan_vgg_group(spec, c, shape, group):
     for _ in range(group.n_layers):
         shape = conv(c, shape, group.n_filters, 3, same=True)
+    c.pool_input = shape  # what Fast R-CNN's RoI pooling reads instead (drop_last_pool)
     return pool(c, shape, 2, 2, "the group's 2x2 max pool")
 
 
@@ -634,6 +637,30 @@ CLASSIFIER_TEMPLATES = {
     "conv": "classifiers/conv.py.j2",
     "avg_pool_dropout": "classifiers/avg_pool.py.j2",
 }
+# A detector's pieces after its backbone's: the region head, its region operation (warp or
+# RoI pooling), then the region blocks that issue 8's Faster R-CNN reuses (templates/regions/)
+# and the architecture's template (its training helpers; the skins import its builder).
+REGION_PIECES = [
+    "regions/boxes.py.j2",
+    "regions/proposals.py.j2",
+    "regions/sampling.py.j2",
+    "regions/box_loss.py.j2",
+]
+DETECTOR_TEMPLATES = {
+    "rcnn": [
+        "regions/head.py.j2",
+        "regions/crop.py.j2",
+        *REGION_PIECES,
+        "regions/svm_loss.py.j2",
+        "architectures/rcnn.py.j2",
+    ],
+    "fast_rcnn": [
+        "regions/head.py.j2",
+        "regions/roi_pool.py.j2",
+        *REGION_PIECES,
+        "architectures/fast_rcnn.py.j2",
+    ],
+}
 AUX_TEMPLATES = {
     "inception_v1": "classifiers/aux_inception_v1.py.j2",
     "inception_v3": "classifiers/aux_inception_v3.py.j2",
@@ -652,6 +679,7 @@ class Plan:
     trainable_params: int = 0
     # The autoencoder's latent maps (H, W, C), what its decoder takes.
     latent_shape: tuple = ()
+    feature_stride: int = 0  # fast_rcnn: image pixels per cell of the maps RoI pooling reads
 
     @property
     def templates(self) -> list[str]:
@@ -662,6 +690,8 @@ class Plan:
         pieces = self.backbone_templates
         if architecture == "siamese":
             return [*pieces, "blocks/siamese.py.j2", "architectures/siamese.py.j2"]
+        if architecture in DETECTOR_TEMPLATES:
+            return pieces + DETECTOR_TEMPLATES[architecture]
         pieces.append(CLASSIFIER_TEMPLATES[self.spec.classifier.kind])
         if self.spec.classifier.aux is not None:
             pieces.append(AUX_TEMPLATES[self.spec.classifier.aux.kind])
@@ -669,7 +699,8 @@ class Plan:
 
     @property
     def backbone_templates(self) -> list[str]:
-        """The stem, learner, group and block pieces: a classifier's or a twin's backbone."""
+        """The stem, learner, group and block pieces: a classifier's, a twin's or a
+        detector's backbone."""
         pieces = [STEM_TEMPLATES[self.spec.stem.kind]] if self.spec.stem.kind != "none" else []
         if self.spec.pre_stem is not None:
             pieces.insert(0, "pre_stem.py.j2")  # detachable preprocessing before the stem
@@ -709,6 +740,11 @@ class Plan:
                 {"name": head.name, "n_classes": head.n_classes, "activation": head.activation}
                 for head in self.heads
             ]
+        if self.spec.architecture == "rcnn":
+            params["crop_size"] = self.spec.detector.crop_size
+        elif self.spec.architecture == "fast_rcnn":
+            params["pool_size"] = self.spec.detector.pool_size
+            params["feature_stride"] = self.feature_stride
         return params
 
     @property
@@ -768,11 +804,13 @@ def check_size(plan: Plan, source: str) -> None:
     )
 
 
-def plan_backbone(plan: Plan, c: Counter) -> Shape:
+def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None) -> Shape:
     """Stem and learner groups (and the final BN-ReLU of pre-activation learners): the
-    backbone of a classifier, a Siamese twin or a detector. Returns the maps it leaves."""
+    backbone of a classifier, a Siamese twin or a detector, on spec.input_shape unless
+    shape says otherwise (R-CNN's warped regions). Returns the maps it leaves."""
     spec, block = plan.spec, plan.block
-    shape: Shape = tuple(spec.input_shape)
+    if shape is None:
+        shape = tuple(spec.input_shape)
 
     mark = (c.total, c.trainable)
     if spec.stem.kind != "none":
@@ -800,6 +838,13 @@ def plan_backbone(plan: Plan, c: Counter) -> Shape:
     return shape
 
 
+def plan_dense_head(spec: Spec, c: Counter, units: int) -> int:
+    """The flatten classifier's dense layers (fc1, fc2 ...): units in -> units out."""
+    for n in spec.classifier.dense_units:
+        units = dense(c, units, n)
+    return units
+
+
 def plan_classifier(spec: Spec, c: Counter) -> Plan:
     """stem -> learner -> classifier (and Inception's auxiliary classifiers)."""
     block = BLOCK_TYPES[spec.learner.block]
@@ -812,8 +857,7 @@ def plan_classifier(spec: Spec, c: Counter) -> Plan:
         units = shape[0] * shape[1] * shape[2]
     else:
         units = shape[2]
-    for n in spec.classifier.dense_units:
-        units = dense(c, units, n)
+    units = plan_dense_head(spec, c, units)
     if plan.heads:  # one dense layer per head, all on the same pooled (or dense) features
         outputs = tuple(dense(c, units, head.n_classes) for head in plan.heads)
     else:
@@ -828,6 +872,56 @@ def plan_classifier(spec: Spec, c: Counter) -> Plan:
             AUX_CLASSIFIERS[aux.kind](spec, c, tap)
             _stage(plan, c, f"aux{index}", "classifier", aux.kind, (spec.n_classes,), mark)
     return plan
+
+
+def plan_region_head(spec: Spec, plan: Plan, c: Counter, shape: Shape, n_scores: int) -> None:
+    """A detector's per-region head: flatten -> fc layers -> n_scores class scores and
+    4 * n_classes class-specific box deltas, both from the last fc layer."""
+    mark = (c.total, c.trainable)
+    c.where = "classifier"
+    units = plan_dense_head(spec, c, shape[0] * shape[1] * shape[2])
+    dense(c, units, n_scores)
+    dense(c, units, 4 * spec.n_classes)
+    regions = spec.detector.n_regions
+    _stage(plan, c, "head", "classifier", "region head", (regions, n_scores), mark)
+
+
+def plan_rcnn(spec: Spec, c: Counter) -> Plan:
+    """R-CNN: every region warped to crop_size x crop_size -> backbone -> fc layers ->
+    n_classes linear SVMs and 4 * n_classes box deltas."""
+    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    crop = spec.detector.crop_size
+    c.where = "detector.crop_size"
+    shape = plan_backbone(plan, c, (crop, crop, spec.input_shape[2]))
+    plan_region_head(spec, plan, c, shape, spec.n_classes)
+    return plan
+
+
+def plan_fast_rcnn(spec: Spec, c: Counter) -> Plan:
+    """Fast R-CNN: backbone on the whole image (its last max pool dropped with
+    drop_last_pool) -> RoI max pooling to pool_size x pool_size per region -> fc layers ->
+    softmax over n_classes + 1 and 4 * n_classes box deltas."""
+    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    detector = spec.detector
+    shape = plan_backbone(plan, c)
+    if detector.drop_last_pool:  # the vgg group's 2x2/2 max pool is not built
+        shape = c.pool_input
+    plan.feature_stride = feature_stride(spec, detector.drop_last_pool)
+    pool = detector.pool_size
+    plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1)
+    return plan
+
+
+def feature_stride(spec: Spec, drop_last_pool: bool) -> int:
+    """How many image pixels one cell of the backbone's last maps spans (16 for VGG16's
+    conv5_3): the backbone walked on the largest image a spec may ask for (MAX_IMAGE_SIDE:
+    every spec that plans plans at it too), its side / the maps' side."""
+    side = MAX_IMAGE_SIDE
+    c = Counter("")
+    shape = plan_backbone(Plan(spec, BLOCK_TYPES[spec.learner.block]), c, (side, side, 3))
+    if drop_last_pool:
+        shape = c.pool_input
+    return round(side / shape[0])
 
 
 def plan_siamese(spec: Spec, c: Counter) -> Plan:
@@ -887,6 +981,8 @@ ARCHITECTURES: dict[str, Callable[[Spec, Counter], Plan]] = {
     "classifier": plan_classifier,
     "siamese": plan_siamese,
     "autoencoder": plan_autoencoder,
+    "rcnn": plan_rcnn,
+    "fast_rcnn": plan_fast_rcnn,
 }
 
 

@@ -78,6 +78,19 @@ EMITTED_NAMES = frozenset(
     latent_shape encoder decoder build_encoder build_decoder encoder_model decoder_model
     latent height factor
     pre_stem include_pre_stem height width heads head names
+    _ area background best bg_iou bg_rank bilinear_weights bins bottom box_iou box_loss
+    box_std box_targets box_weight boxes candidates cells centre_x centre_y check_boxes
+    classes columns compile_for_training corners counted crop_and_resize decode_boxes
+    deltas dh dw dx dy encode_boxes end error feature_maps feature_stride fg_fraction
+    fg_iou foreground gt_boxes gt_labels half_height half_width hinge image_boxes
+    image_height image_labels image_proposals image_width images inter label_column
+    labels length maps mask match matched n_foreground n_regions negative noise
+    optimizer other_area others overlaps own_class part per_class picked picked_bg
+    picked_fg pixels pool_size pooled proposals region_head roi_bins roi_max_pool rows
+    sample_regions sampled sampled_labels samples scale scales scores seed shape side
+    size sliding_window_proposals smooth_l1 start step steps stop svm_loss
+    svm_negative_iou svm_targets target_height target_width targets top training_targets
+    union windows x1 x2 y1 y2
     """.split()
 )
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
@@ -707,14 +720,62 @@ class AutoEncoder(_Model):
 
 
 ARCHITECTURES = ("classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn")
-IMPLEMENTED_ARCHITECTURES = ("classifier", "siamese", "autoencoder")
+IMPLEMENTED_ARCHITECTURES = ("classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn")
+DETECTORS = ("rcnn", "fast_rcnn")
 # The sections each architecture needs (the others are refused as stray).
 ARCHITECTURE_SECTIONS = {
     "classifier": ("learner", "classifier"),
     "siamese": ("learner", "twin"),
     "autoencoder": ("autoencoder",),
+    "rcnn": ("learner", "classifier", "detector"),
+    "fast_rcnn": ("learner", "classifier", "detector"),
 }
+# The architectures that take n_classes (default 1000).
+N_CLASSES_ARCHITECTURES = ("classifier", *DETECTORS)
 OPTIONAL_SECTIONS = ("learner", "classifier", "twin", "autoencoder", "detector")
+
+IoU = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+BoxScale = Annotated[float, Field(gt=0.0, le=10.0, strict=True)]
+
+
+def _list_to_tuple(value):
+    """YAML has lists, the spec's fixed-length fields are tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+class Detector(_Model):
+    """A region-based detector's settings (architecture rcnn or fast_rcnn). The backbone is
+    the spec's stem + learner; the classifier section (kind flatten) gives the region head's
+    dense layers (fc1, fc2: 4096 each for VGG16). Boxes are (x1, y1, x2, y2) in pixels.
+
+    n_regions: regions per image the built model takes (R-CNN's mini-batch of 128; Fast
+    R-CNN's R / N = 64). rcnn: crop_size, the side every region is warped to (227 in the
+    paper). fast_rcnn: pool_size (RoI max pooling to pool_size x pool_size, 7) and
+    drop_last_pool (VGG: RoI pooling replaces the last max pool, so it reads conv5_3 at
+    stride 16). Region sampling for training: fg_fraction of the regions are foreground
+    (IoU >= fg_iou with a ground-truth box), the rest background (bg_iou <= IoU < fg_iou);
+    box_std scales the regression targets (dx, dy, dw, dh).
+    """
+
+    n_regions: Annotated[StrictInt, Field(ge=1, le=4096)] = 64
+    crop_size: Annotated[StrictInt, Field(ge=8, le=1024)] | None = None
+    pool_size: Annotated[StrictInt, Field(ge=1, le=64)] | None = None
+    drop_last_pool: StrictBool = False
+    fg_fraction: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.25
+    fg_iou: IoU = 0.5
+    bg_iou: IoU = 0.1
+    box_std: tuple[BoxScale, BoxScale, BoxScale, BoxScale] = (0.1, 0.1, 0.2, 0.2)
+
+    _list_is_fine = field_validator("box_std", mode="before")(_list_to_tuple)
+
+    @model_validator(mode="after")
+    def _ious_in_order(self):
+        if self.bg_iou >= self.fg_iou:
+            raise ValueError(
+                f"bg_iou ({self.bg_iou}) must be below fg_iou ({self.fg_iou}): background "
+                "regions overlap a ground-truth box less than foreground ones"
+            )
+        return self
 
 
 class Spec(_Model):
@@ -728,22 +789,25 @@ class Spec(_Model):
     reference: Annotated[str, Field(max_length=200)] = ""
     input_shape: tuple[Side, Side, Annotated[StrictInt, Field(ge=1, le=4096)]]
     # Which macro-architecture: classifier (stem -> learner -> classifier), siamese (one twin
-    # applied to two inputs), autoencoder (encoder -> decoder); rcnn and fast_rcnn are named
-    # but not built yet.
+    # applied to two inputs), autoencoder (encoder -> decoder), rcnn and fast_rcnn
+    # (region-based detectors).
     architecture: Literal["classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn"] = (
         "classifier"
     )
-    # Classifiers only: 1000 when absent; none with classifier.heads (each head has its own).
+    # Classifiers and detectors only: 1000 when absent; none with classifier.heads (each
+    # head has its own).
     n_classes: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
     conventions: Conventions = Conventions()
     pre_stem: PreStem | None = None
     stem: Stem = Stem()
     # Each architecture's sections (ARCHITECTURE_SECTIONS): the backbone (learner, with the
-    # stem) of a classifier or a twin, the classifier, the twin, the autoencoder.
+    # stem) of a classifier, a twin or a detector, the classifier (a detector's region
+    # head), the twin, the autoencoder, the detector.
     learner: Learner | None = None
     classifier: Classifier | None = None
     twin: Twin | None = None
     autoencoder: AutoEncoder | None = None
+    detector: Detector | None = None
 
     _name_is_identifier = field_validator("name")(_identifier)
     _class_name_is_free = field_validator("class_name")(_class_name)
@@ -764,7 +828,8 @@ class Spec(_Model):
     @model_validator(mode="before")
     @classmethod
     def _classifier_defaults(cls, data):
-        if isinstance(data, dict) and data.get("architecture", "classifier") == "classifier":
+        architecture = data.get("architecture", "classifier") if isinstance(data, dict) else None
+        if architecture in N_CLASSES_ARCHITECTURES:
             classifier = data.get("classifier")
             heads = isinstance(classifier, dict) and classifier.get("heads") is not None
             if data.get("n_classes") is None and not heads:  # heads have their own
@@ -798,9 +863,10 @@ class Spec(_Model):
                     f"{section}: does not apply to architecture {architecture!r} "
                     f"(which takes {', '.join(needed)})"
                 )
-        if architecture != "classifier" and data.get("n_classes") is not None:
+        if architecture not in N_CLASSES_ARCHITECTURES and data.get("n_classes") is not None:
             raise ValueError(
-                f"n_classes: applies only to architecture 'classifier', not {architecture!r}"
+                f"n_classes: applies only to architectures "
+                f"{', '.join(map(repr, N_CLASSES_ARCHITECTURES))}, not {architecture!r}"
             )
         stem = data.get("stem")
         if architecture == "autoencoder" and isinstance(stem, dict) and stem.get("kind") != "none":
@@ -838,10 +904,7 @@ class Spec(_Model):
                 )
         return self
 
-    @field_validator("input_shape", mode="before")
-    @classmethod
-    def _list_is_fine(cls, value):
-        return tuple(value) if isinstance(value, list) else value
+    _list_is_fine = field_validator("input_shape", mode="before")(_list_to_tuple)
 
     @model_validator(mode="after")
     def _aux_classifiers_have_taps(self):
@@ -865,6 +928,42 @@ class Spec(_Model):
                 "auxiliary classifier to attach)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _detector_settings(self):
+        """A detector's region head and its architecture's own detector settings."""
+        if self.architecture in DETECTORS:
+            self._check_detector()
+        return self
+
+    def _check_detector(self) -> None:
+        detector, arch = self.detector, self.architecture
+        if self.classifier.kind != "flatten" or self.classifier.aux is not None:
+            raise ValueError(
+                f"classifier.kind: a {arch} detector's region head is kind 'flatten' (flatten "
+                "-> dense_units -> class scores, box deltas), without aux"
+            )
+        if self.classifier.heads is not None:
+            raise ValueError(
+                f"classifier.heads: not available with architecture {arch!r} (its region head "
+                "has its own two outputs: class scores and box deltas)"
+            )
+        settings = {"rcnn": ("crop_size",), "fast_rcnn": ("pool_size", "drop_last_pool")}
+        for field in ("crop_size", "pool_size", "drop_last_pool"):
+            value = getattr(detector, field)
+            if field in settings[arch]:
+                if value is None:
+                    raise ValueError(f"detector.{field}: required for architecture {arch!r}")
+            elif value not in (None, False):
+                other = "fast_rcnn" if arch == "rcnn" else "rcnn"
+                raise ValueError(
+                    f"detector.{field}: applies only to architecture {other!r}, not {arch!r}"
+                )
+        if detector.drop_last_pool and self.learner.block != "vgg":
+            raise ValueError(
+                "detector.drop_last_pool: applies only to a vgg learner (its groups end with "
+                f"the max pool that RoI pooling replaces), not {self.learner.block!r}"
+            )
 
     @property
     def keras_reference(self) -> bool:

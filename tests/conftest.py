@@ -73,22 +73,51 @@ def small_input(preset: str) -> tuple[int, int, int]:
 
 
 def architecture(preset: str) -> str:
-    """The preset's macro-architecture: classifier, siamese or autoencoder."""
+    """The preset's macro-architecture: classifier, siamese, autoencoder, rcnn or fast_rcnn."""
     return plan(preset).spec.architecture
 
 
-def small_kwargs(preset: str, n_classes: int = 10) -> dict:
+DETECTORS = ("rcnn", "fast_rcnn")
+
+
+def is_detector(preset: str) -> bool:
+    """A region-based detector (rcnn, fast_rcnn): inputs [images, boxes], outputs per region."""
+    return architecture(preset) in DETECTORS
+
+
+# Detectors built small by the generic tests: few regions, and the region head fed small
+# (R-CNN warps to 32x32 instead of 227x227, Fast R-CNN pools to 2x2 instead of 7x7), so that
+# a training step on CPU takes seconds. test_detectors.py builds them at full size.
+SMALL_DETECTOR = {
+    "rcnn": ({"n_regions": 3}, {"crop_size": 32}),
+    "fast_rcnn": ({"n_regions": 3}, {"pool_size": 2}),
+}
+
+
+def small_kwargs(preset: str, n_classes: int = 10, metaparameters=None) -> dict:
     """Build arguments for a small model of the preset: its small input and, for a
-    classifier, n_classes classes (the other architectures have no classes)."""
+    classifier or a detector, n_classes classes (the other architectures have no classes);
+    a detector also gets few regions and a small region head (SMALL_DETECTOR), under the
+    given metaparameters. Other metaparameters pass through as they are."""
     kwargs = {"input_shape": small_input(preset)}
-    if architecture(preset) == "classifier" and not plan(preset).heads:  # heads: their own
-        kwargs["n_classes"] = n_classes
+    kind = architecture(preset)
+    if kind in DETECTORS or (kind == "classifier" and not plan(preset).heads):
+        kwargs["n_classes"] = n_classes  # named heads have their own
+    if kind in DETECTORS:
+        extra, sizes = SMALL_DETECTOR[kind]
+        kwargs.update(extra, metaparameters={**sizes, **(metaparameters or {})})
+    elif metaparameters is not None:
+        kwargs["metaparameters"] = metaparameters
     return kwargs
 
 
-def sample_inputs(preset: str, shape, batch: int = 2, seed: int = 0, normal: bool = True):
-    """What the model takes for a batch of `shape` images: the batch itself, or for a
-    Siamese model a pair of different batches [left, right]."""
+def sample_inputs(
+    preset: str, shape, batch: int = 2, seed: int = 0, normal: bool = True, n_regions=None
+):
+    """What the model takes for a batch of `shape` images: the batch itself, for a Siamese
+    model a pair of different batches [left, right], for a detector [images, boxes] with
+    n_regions valid boxes (x1 < x2, y1 < y2) inside each image (default: as many as
+    small_kwargs builds it with)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -97,14 +126,26 @@ def sample_inputs(preset: str, shape, batch: int = 2, seed: int = 0, normal: boo
         draw = rng.standard_normal if normal else rng.random
         return draw((batch, *shape), dtype=np.float32)
 
+    if is_detector(preset):
+        if n_regions is None:
+            n_regions = SMALL_DETECTOR[architecture(preset)][0]["n_regions"]
+        height, width = shape[:2]
+        corners = rng.uniform(0, 1, (batch, n_regions, 2, 2)) * [width, height]
+        boxes = np.concatenate([corners.min(-2), corners.max(-2)], -1).astype(np.float32)
+        return [images(), boxes]
     return [images(), images()] if architecture(preset) == "siamese" else images()
 
 
 def output_shapes(preset: str, shape, batch: int = 2, n_classes: int = 10) -> list[tuple]:
     """The shape of each of the model's outputs (built with small_kwargs) for a batch of
     `shape` images: class scores (Inception's auxiliary outputs alike; one width per
-    named head with classifier.heads), P(same class) per pair, or the reconstruction."""
+    named head with classifier.heads), P(same class) per pair, the reconstruction, or a
+    detector's per-region class scores and box deltas."""
     kind = architecture(preset)
+    if kind in DETECTORS:  # per region: class scores (+ background), 4 box deltas per class
+        regions = SMALL_DETECTOR[kind][0]["n_regions"]
+        scores = n_classes + (kind == "fast_rcnn")
+        return [(batch, regions, scores), (batch, regions, 4 * n_classes)]
     if kind == "classifier" and plan(preset).heads:
         return [(batch, head.n_classes) for head in plan(preset).heads]
     if kind == "classifier":

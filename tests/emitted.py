@@ -46,6 +46,19 @@ TEMPLATE_NAMES = frozenset(
     model ValueError enumerate int isinstance len list min range reversed set sorted tuple
     staticmethod
     pre_stem include_pre_stem width heads head names
+    _ area background best bg_iou bg_rank bilinear_weights bins bottom box_iou box_loss
+    box_std box_targets box_weight boxes candidates cells centre_x centre_y check_boxes
+    classes columns compile_for_training corners counted crop_and_resize decode_boxes
+    deltas dh dw dx dy encode_boxes end error feature_maps feature_stride fg_fraction
+    fg_iou foreground gt_boxes gt_labels half_height half_width hinge image_boxes
+    image_height image_labels image_proposals image_width images inter label_column
+    labels length maps mask match matched n_foreground n_regions negative noise
+    optimizer other_area others overlaps own_class part per_class picked picked_bg
+    picked_fg pixels pool_size pooled proposals region_head roi_bins roi_max_pool rows
+    sample_regions sampled sampled_labels samples scale scales scores seed shape side
+    size sliding_window_proposals smooth_l1 start step steps stop svm_loss
+    svm_negative_iou svm_targets target_height target_width targets top training_targets
+    union windows x1 x2 y1 y2 bool float max round zip
     """.split()
 )
 

@@ -15,7 +15,8 @@ from generator.errors import SpecError
 from generator.pipeline import plan_for
 
 # The head switches are a classifier's (the siamese and autoencoder presets have no head:
-# test_siamese.py and test_autoencoder.py check what they build instead).
+# test_siamese.py and test_autoencoder.py check what they build instead; a detector, rcnn or
+# fast_rcnn, has none either: tests/test_detectors.py holds its builder's arguments).
 CLASSIFIERS = [preset for preset in PRESETS if architecture(preset) == "classifier"]
 
 

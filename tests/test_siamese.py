@@ -269,9 +269,9 @@ SPEC_ERRORS = {
     "zero-embedding": (_twin(embedding_units=0), "twin.embedding_units: must be >= 1, got 0"),
     "unknown-distance": (_twin(distance="l2"), "twin.distance: must be one of 'l1'"),
     "unknown-twin-field": (_twin(units=4), "twin.units: unknown field"),
-    "not-yet-an-architecture": (
+    "twin-as-a-detector": (  # a detector's backbone is the learner, its head the classifier
         _set(architecture="rcnn"),
-        "architecture: 'rcnn' is not implemented yet",
+        "classifier: required for architecture 'rcnn'",
     ),
     "no-architecture": (_set(architecture="gan"), "architecture: must be one of"),
     "twin-with-auxiliary-taps": (  # GoogLeNet's backbone, its aux_after left in

@@ -73,6 +73,9 @@ def test_each_preset_validates_and_plans(name):
         "siamese": (1,),  # P(same class) for a pair
         "autoencoder": tuple(spec.input_shape),  # the reconstructed image
     }
+    if spec.detector is not None:  # class scores per region (+ background for Fast R-CNN)
+        regions = spec.detector.n_regions
+        final.update(rcnn=(regions, spec.n_classes), fast_rcnn=(regions, spec.n_classes + 1))
     assert plan.stages[-1].output_shape == final[spec.architecture]
     assert sum(stage.params for stage in plan.stages) == plan.total_params
     assert sum(stage.trainable for stage in plan.stages) == plan.trainable_params
