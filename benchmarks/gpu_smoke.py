@@ -9,7 +9,10 @@ compiling step left out), peak memory and the loss drop over the run; where
 keras.applications has the same network (the spec's `reference`) it trains that model in
 the same process with the same batch, dtype and backend and records the throughput ratio
 ours / theirs. ResNeXt is also timed with `grouped_conv: split` (the paper's
-split-transform-merge) to measure what the native grouped convolution saves.
+split-transform-merge) to measure what the native grouped convolution saves. The
+detectors (R-CNN, Fast R-CNN) train on [images, boxes] through their files' own training
+helpers; images/s counts images, each with its n_regions regions (8 in a --input-size run,
+with a small region input: TINY_DETECTOR).
 
 Mixed precision (mixed_float16) where a GPU is present; float32 on a CPU. Keras must be
 installed with a backend (JAX, torch or tensorflow); this script never imports tensorflow
@@ -34,8 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 from generator.errors import SpecError, printable  # noqa: E402
 from generator.harness import (  # noqa: E402
+    DETECTORS,
     TASKS,
     build_from_module,
+    detector_api,
     load_module,
     task_for_plan,
     train,
@@ -147,14 +152,28 @@ def input_shape(preset: str, side: int | None) -> tuple[int, int, int]:
     return spec_shape
 
 
-def build_ours(path: Path, plan, shape, n_classes: int):
-    """The golden model at `shape`; n_classes only where the plan takes it (a classifier
-    with one `predictions` output: classifier.heads have their own, twins and autoencoders
-    none)."""
+# A detector at a tiny (--input-size) run: few regions and a small region input, so that
+# a CPU step takes seconds; at full size it runs as the golden file builds it.
+TINY_DETECTOR = {
+    "rcnn": {"n_regions": 8, "metaparameters": {"crop_size": 32}},
+    "fast_rcnn": {"n_regions": 8, "metaparameters": {"pool_size": 2}},
+}
+
+
+def build_ours(path: Path, plan, shape, n_classes: int, tiny: bool = False):
+    """(the golden model at `shape`, its task); n_classes only where the plan takes it (a
+    classifier with one `predictions` output, a detector: classifier.heads have their own,
+    twins and autoencoders none). A detector's task carries the file's training helpers,
+    and a tiny run builds it with TINY_DETECTOR's regions."""
     kwargs = {"input_shape": shape}
     if getattr(plan.spec, "n_classes", None) is not None and not plan.heads:
         kwargs["n_classes"] = n_classes
-    return build_from_module(load_module(path), **kwargs)
+    architecture = getattr(plan.spec, "architecture", "classifier")
+    if tiny and architecture in DETECTORS:
+        kwargs.update(TINY_DETECTOR[architecture])
+    module = load_module(path)
+    task = {**task_for_plan(plan), "api": detector_api(module)}
+    return build_from_module(module, **kwargs), task
 
 
 def build_reference(name: str, shape, n_classes: int):
@@ -184,8 +203,9 @@ def run(args) -> list[dict]:
             print(f"{row['preset']} at {row['input']} ...", flush=True)
             model = theirs = None
             try:
-                model = build_ours(path, plan, shape, args.n_classes)
-                row.update(measure(model, task_for_plan(plan), args.batch, args.steps))
+                tiny = args.input_size is not None
+                model, task = build_ours(path, plan, shape, args.n_classes, tiny)
+                row.update(measure(model, task, args.batch, args.steps))
             except Exception as exc:  # noqa: BLE001 - a row says what failed
                 row["error"] = printable(f"{type(exc).__name__}: {exc}")[:200]
             model = None  # free it before the reference is built

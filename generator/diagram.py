@@ -6,8 +6,9 @@ shape (transitions between groups too), the classifier, and the heads that branc
 (Inception's auxiliary classifiers, dotted, from the group whose block feeds them; the
 named outputs of classifier.heads, one solid arrow each from the shared classifier).
 `mermaid` writes Mermaid flowchart text (GitHub renders it in Markdown as is), `dot`
-Graphviz text; `svg` runs Graphviz's `dot` on that when the binary is installed. A new
-kind of branch (twins, detectors ...) adds its edges in `edges`.
+Graphviz text; `svg` runs Graphviz's `dot` on that when the binary is installed. A
+detector (R-CNN, Fast R-CNN) is drawn with its boxes input, the region crop or RoI pool, and
+its class-score and box-delta heads as two branches (_detector_graph).
 """
 
 from __future__ import annotations
@@ -66,8 +67,83 @@ def _head_width(plan: Plan, before: tuple) -> int:
     return units[-1] if units else before[-1]
 
 
+DETECTORS = ("rcnn", "fast_rcnn")
+
+
+def _detector_graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
+    """A region-based detector: two inputs (images, and boxes: n_regions proposals), the
+    regions cut out (R-CNN warps each from the image before the CNN; Fast R-CNN RoI-pools
+    each from the CNN's shared maps), the fc layers, and two heads that branch off them:
+    the class scores (softmax over the classes + background, or R-CNN's linear SVMs) and
+    the class-specific box deltas."""
+    spec = plan.spec
+    detector = spec.detector
+    n_regions, n_classes = detector.n_regions, spec.n_classes
+    channels = spec.input_shape[2]
+    nodes = [
+        Node("input", ["images", _shape_text(tuple(spec.input_shape))], "io"),
+        Node("boxes", ["boxes", f"{n_regions}x4"], "io"),
+    ]
+    edges: list[tuple[str, str, str]] = []
+    rcnn = spec.architecture == "rcnn"
+    if rcnn:
+        side = detector.crop_size
+        nodes.append(
+            Node("crop", ["crop: warp each region", f"{n_regions}x{side}x{side}x{channels}"])
+        )
+        edges += [("input", "crop", ""), ("boxes", "crop", "")]
+        previous = "crop"
+    else:
+        previous = "input"
+    head = None
+    for stage in plan.stages:
+        if stage.kind == "classifier":
+            head = stage
+            continue
+        label = [f"{stage.name}: {stage.detail}", _shape_text(stage.output_shape)]
+        if stage.params:
+            label[-1] += f", {stage.params:,} params"
+        nodes.append(Node(stage.name, label))
+        edges.append((previous, stage.name, ""))
+        previous = stage.name
+    if not rcnn:
+        side = detector.pool_size
+        maps = [stage for stage in plan.stages if stage.kind != "classifier"][-1]
+        shape = f"{n_regions}x{side}x{side}x{maps.output_shape[-1]}"
+        nodes.append(Node("roi_pool", ["roi_pool: RoI max pool", shape]))
+        edges += [(previous, "roi_pool", ""), ("boxes", "roi_pool", "")]
+        previous = "roi_pool"
+    units = spec.classifier.dense_units
+    width = units[-1] if units else plan.stages[-2].output_shape[-1]
+    n_scores = n_classes if rcnn else n_classes + 1
+    score_params, box_params = (width + 1) * n_scores, (width + 1) * 4 * n_classes
+    if head is not None:
+        fc = head.params - score_params - box_params
+        label = ["fc: " + ", ".join(map(str, units)) if units else "fc", f"{n_regions}x{width}"]
+        if fc:
+            label[-1] += f", {fc:,} params"
+        nodes.append(Node("fc", label))
+        edges.append((previous, "fc", ""))
+        previous = "fc"
+    scores = "svm: linear SVMs" if rcnn else "cls_score: softmax"
+    nodes.append(
+        Node("head_scores", [scores, f"{n_regions}x{n_scores}, {score_params:,} params"], "head")
+    )
+    nodes.append(
+        Node(
+            "head_boxes",
+            ["bbox_pred: box deltas", f"{n_regions}x{4 * n_classes}, {box_params:,} params"],
+            "head",
+        )
+    )
+    edges += [(previous, "head_scores", ""), (previous, "head_boxes", "")]
+    return nodes, edges
+
+
 def graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
     """Nodes and edges (source id, target id, label; a labelled edge is a side branch)."""
+    if getattr(plan.spec, "architecture", "classifier") in DETECTORS:
+        return _detector_graph(plan)
     nodes: list[Node] = []
     edges: list[tuple[str, str, str]] = []
     group_ids: dict[str, str] = {}

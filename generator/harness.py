@@ -7,7 +7,8 @@ backend. Works on the tensorflow, jax and torch backends.
 
 What data a model trains on depends on what kind of model it is. TASKS maps each kind to
 a function that makes one synthetic batch and its losses; a new kind of model (twins,
-autoencoders, detectors ...) adds one entry there and one line in `task_for_plan`. A
+autoencoders ...) adds one entry there and one line in `task_for_plan`. The detectors
+(R-CNN, Fast R-CNN) train through the emitted file's own helpers (detector_task). A
 model of no known kind falls back on `inspect_task`, which reads the built model's inputs
 and outputs. A model that returns a dict of outputs (classifier.heads) gets its targets,
 losses and weights keyed by output name. An input of any size (a pre-stem that resizes or
@@ -37,6 +38,9 @@ class StageError(Exception):
         self.reason = reason
         super().__init__(f"{stage}: {reason}")
 
+
+# The region-based detectors: inputs [images, boxes], trained through their emitted helpers.
+DETECTORS = ("rcnn", "fast_rcnn")
 
 # The side given to an input of any size when the task names no input_shape (an emitted
 # file verified without --input-size).
@@ -76,6 +80,10 @@ def task_for_plan(plan) -> dict:
     if pre_stem is not None and pre_stem.rescaling:  # it expects raw pixels
         common["pixels"] = True
     architecture = getattr(spec, "architecture", "classifier")
+    if architecture in DETECTORS:
+        # [images, boxes] in, per-region class scores and box deltas out: the file's own
+        # training helpers make the targets and losses (detector_task).
+        return {"kind": "detector", "loss_weights": [1.0, 1.0], **common}
     if architecture != "classifier":
         return {"kind": architecture, **common}  # siamese, autoencoder: TASKS has their entries
     if plan.heads:
@@ -225,12 +233,73 @@ def autoencoder_task(model, batch: int, rng, options: dict) -> Batch:
     return Batch(x, [x], ["mean_squared_error"], [1.0])
 
 
+def detector_api(module):
+    """Where an emitted detector's helpers live: the module (procedural) or its one class
+    (oop, as static methods); None when the file has no training_targets."""
+    if module is None:
+        return None
+    if hasattr(module, "training_targets"):
+        return module
+    for value in vars(module).values():
+        if isinstance(value, type) and value.__module__ == module.__name__:
+            if hasattr(value, "training_targets"):
+                return value
+    return None
+
+
+def detector_task(model, batch: int, rng, options: dict) -> Batch:
+    """A region-based detector (R-CNN, Fast R-CNN): inputs [images, boxes], outputs
+    per-region class scores and box deltas. As tests/test_detectors.py trains them: noise
+    images with 1-3 rectangles each (a class brightens one channel), the file's
+    sliding_window_proposals, its training_targets (sampled regions, their labels or SVM
+    targets and box targets) and the losses its compile_for_training sets (options["api"]:
+    the module or class holding those helpers, set by verify_file)."""
+    import inspect
+
+    import numpy as np
+
+    api = options.get("api")
+    if api is None or not hasattr(api, "training_targets"):
+        raise StageError("train", "a detector file without training_targets")
+    if len(model.inputs) != 2 or len(model.outputs) != 2:
+        raise StageError("train", "a detector takes [images, boxes] and returns two outputs")
+    height, width, channels = input_shapes(model, options)[0]
+    n_regions = model.inputs[1].shape[1]
+    n_classes = model.outputs[1].shape[-1] // 4
+    images = rng.normal(0, 0.3, (batch, height, width, channels)).astype("float32")
+    gt_boxes, gt_labels = [], []
+    for index in range(batch):
+        boxes, labels = [], []
+        for _ in range(int(rng.integers(1, 4))):
+            w = int(rng.integers(max(2, width // 5), max(3, width // 2)))
+            h = int(rng.integers(max(2, height // 5), max(3, height // 2)))
+            x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+            label = int(rng.integers(0, n_classes))
+            images[index, y : y + h, x : x + w, label % channels] += 1.5
+            boxes.append([x, y, x + w, y + h])
+            labels.append(label)
+        gt_boxes.append(np.array(boxes, "float32"))
+        gt_labels.append(np.array(labels, "int32"))
+    proposals = [api.sliding_window_proposals(height, width, max(64, n_regions))] * batch
+    # R-CNN's training_targets also takes n_classes (its per-class SVM targets).
+    takes_classes = "n_classes" in inspect.signature(api.training_targets).parameters
+    extra = (n_classes,) if takes_classes else ()
+    boxes, targets, box_targets = api.training_targets(
+        proposals, gt_boxes, gt_labels, *extra, n_regions=n_regions, seed=1
+    )
+    api.compile_for_training(model)  # its losses: [class loss, box loss]
+    losses = list(model.loss)
+    weights = list(options.get("loss_weights") or [1.0, 1.0])
+    return Batch([images, boxes], [targets, box_targets], losses, weights)
+
+
 # kind -> batch maker; `modelgen verify` picks the kind with task_for_plan.
 TASKS: dict[str, Callable] = {
     "classifier": classifier_task,
     "heads": heads_task,
     "siamese": siamese_task,
     "autoencoder": autoencoder_task,
+    "detector": detector_task,
     "auto": inspect_task,
 }
 
@@ -420,7 +489,8 @@ def verify_file(
     import numpy as np
 
     keras.utils.set_random_seed(seed)
-    model = build_from_module(load_module(path), **build_kwargs)
+    module = load_module(path)
+    model = build_from_module(module, **build_kwargs)
     result = Result(model.count_params())
     result.trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     result.output_shapes = [tuple(o.shape) for o in model.outputs]
@@ -429,6 +499,10 @@ def verify_file(
         out(f"  output {name}: {shape}")
 
     kind = task.get("kind", "auto")
+    api = detector_api(module)
+    if kind == "auto" and api is not None and len(model.inputs) == 2:
+        kind = "detector"  # an emitted detector file: its own helpers make the targets
+    task = {**task, "api": api}
     make = TASKS.get(kind, inspect_task)
     try:
         batch = make(model, batch_size, np.random.default_rng(seed), task)

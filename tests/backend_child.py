@@ -28,7 +28,7 @@ def run(job: dict) -> dict:
     model = build_from_module(load_module(Path(job["path"])), **job["build"])
     model.load_weights(job["weights"])
     data = np.load(job["data"])
-    # x0 (x1 for a Siamese pair's second image), then y0, y1 ... one per output.
+    # x0 (x1: a Siamese pair's second image, a detector's boxes), then y0, y1 ... per output.
     xs = [keras.ops.convert_to_tensor(data[f"x{i}"]) for i in range(count(data, "x"))]
     result = model(xs[0] if len(xs) == 1 else xs, training=False)
     if isinstance(result, dict):

@@ -130,7 +130,12 @@ def test_every_preset_draws_a_connected_graph(preset, capsys):
     stages = [s.name for s in plan.stages if not s.name.startswith("aux")]
     pre_stem = ["pre_stem"] if getattr(plan.spec, "pre_stem", None) else []
     heads = [f"head_{head.name}" for head in plan.heads]  # a chain forks at several heads
-    assert chain == ["input", *pre_stem, *stages, *(heads if len(heads) == 1 else [])]
+    if plan.spec.architecture == "rcnn":  # regions warped before the CNN, fc, two heads
+        assert chain == ["input", "crop", *stages[:-1], "fc"]
+    elif plan.spec.architecture == "fast_rcnn":  # RoI pooling after it
+        assert chain == ["input", *stages[:-1], "roi_pool", "fc"]
+    else:
+        assert chain == ["input", *pre_stem, *stages, *(heads if len(heads) == 1 else [])]
     assert total_params(nodes) == plan.total_params
     # The dot text holds the same nodes and edges.
     text = dot(plan_for(preset))
@@ -149,6 +154,20 @@ def test_heads_branch_from_the_shared_classifier(capsys):
     nodes, _ = parse(mermaid("multilabel_vgg", capsys))
     assert nodes["classifier"] == ["classifier: flatten", "256, 524,544 params"]
     assert nodes["head_tags"][0] == "tags: sigmoid"
+
+
+def test_detectors_draw_boxes_regions_and_two_heads(capsys):
+    nodes, edges = parse(mermaid("fast_rcnn", capsys))
+    assert nodes["boxes"] == ["boxes", "64x4"]
+    assert ("boxes", "roi_pool", None) in edges and ("block5", "roi_pool", None) in edges
+    assert nodes["roi_pool"] == ["roi_pool: RoI max pool", "64x7x7x512"]
+    assert [t for s, t, _ in edges if s == "fc"] == ["head_scores", "head_boxes"]
+    assert nodes["head_scores"] == ["cls_score: softmax", "64x21, 86,037 params"]  # 4097 x 21
+    assert nodes["head_boxes"] == ["bbox_pred: box deltas", "64x80, 327,760 params"]
+    nodes, edges = parse(mermaid("rcnn", capsys))
+    assert ("input", "crop", None) in edges and ("boxes", "crop", None) in edges
+    assert nodes["crop"] == ["crop: warp each region", "128x227x227x3"]
+    assert nodes["head_scores"] == ["svm: linear SVMs", "128x20, 81,940 params"]
 
 
 def test_the_pre_stem_is_a_stage_before_the_stem(capsys):

@@ -17,9 +17,10 @@ def test_gpu_smoke_runs_on_cpu_at_tiny_sizes(tmp_path):
     # resnet50 has a keras.applications twin, resnext50 a split variant, inception_v1
     # auxiliary outputs (and needs a bigger input than asked for); multitask_resnet returns
     # a dict of heads (no n_classes), augmented_resnet takes any size (its pre-stem
-    # resizes), conv_autoencoder has no classes at all.
+    # resizes), conv_autoencoder has no classes at all, fast_rcnn takes [images, boxes] and
+    # trains through its own helpers (8 regions at a tiny run).
     presets = "resnet50,resnext50_32x4d,inception_v1,multitask_resnet,augmented_resnet"
-    presets += ",conv_autoencoder"
+    presets += ",conv_autoencoder,fast_rcnn"
     env = {**os.environ, "KERAS_BACKEND": "torch", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--presets", presets, "--input-size", "32"]
@@ -42,6 +43,7 @@ def test_gpu_smoke_runs_on_cpu_at_tiny_sizes(tmp_path):
     assert sorted(rows) == [
         "augmented_resnet",
         "conv_autoencoder",
+        "fast_rcnn",
         "inception_v1",
         "multitask_resnet",
         "resnet50",
@@ -50,6 +52,7 @@ def test_gpu_smoke_runs_on_cpu_at_tiny_sizes(tmp_path):
     ]
     assert rows["multitask_resnet"][2] == "703,472"  # its own heads (10 + 6), not 10 classes
     assert rows["augmented_resnet"][1] == "32x32x3"
+    assert rows["fast_rcnn"][1] == "32x32x3" and rows["fast_rcnn"][2] == "40,097,651"
     assert rows["resnet50"][1] == "32x32x3"
     assert rows["inception_v1"][1] == "75x75x3"  # 32 and 64 collapse its auxiliary heads
     assert rows["resnet50"][4].startswith("ResNet50 (")

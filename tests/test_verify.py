@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import PRESETS, ROOT, STYLES, plan, small_input
+from conftest import DETECTORS, PRESETS, ROOT, STYLES, architecture, plan, small_input
 
 from generator import verify as verify_module
 from generator.cli import main
@@ -43,6 +43,9 @@ def test_every_preset_has_a_task():
         aux = classifier.aux if classifier is not None else None  # built when aux.include
         n_outputs = 1 + plan(preset).n_taps if aux and aux.include else 1
         n_outputs = len(plan(preset).heads) or n_outputs  # classifier.heads: one per head
+        if architecture(preset) in DETECTORS:  # class scores (softmax or SVMs), box deltas
+            n_outputs = 2
+            assert task["kind"] == "detector", preset
         assert len(task.get("loss_weights", [1.0])) == n_outputs, preset
     aux = task_for_plan(plan("inception_v1"))
     assert aux["loss_weights"] == [1.0, 0.3, 0.3]
@@ -55,21 +58,39 @@ def test_every_preset_has_a_task():
     assert task_for_plan(plan("augmented_resnet"))["pixels"]  # it rescales raw pixels
 
 
+# The detectors verified small: few regions (still 2 foreground at a quarter), a small
+# region input (R-CNN's warp, Fast R-CNN's pool) and small fc layers; the VGG16 backbone
+# and the training helpers are the preset's.
+DETECTOR_SETS = {
+    "rcnn": ["detector.n_regions=8", "detector.crop_size=32", "classifier.dense_units=[64,64]"],
+    "fast_rcnn": [
+        "detector.n_regions=8",
+        "detector.pool_size=2",
+        "classifier.dense_units=[64,64]",
+    ],
+}
+
+
 @pytest.mark.slow
 def test_verify_every_preset_in_both_styles():
-    """All presets, both styles, at their small test inputs: one child per input size, on
-    the torch backend (eager: no graph to compile per model, so the cheapest in CI)."""
+    """All presets, both styles, at their small test inputs: one child per input size (and
+    per detector, with its own --set), on the torch backend (eager: no graph to compile per
+    model, so the cheapest in CI)."""
+    assert sorted(DETECTOR_SETS) == sorted(p for p in PRESETS if architecture(p) in DETECTORS)
     by_side = defaultdict(list)
     for preset in PRESETS:
-        by_side[small_input(preset)[0]].append(preset)
-    for side, presets in sorted(by_side.items()):
+        key = preset if preset in DETECTOR_SETS else ""
+        by_side[(small_input(preset)[0], key)].append(preset)
+    for (side, key), presets in sorted(by_side.items()):
+        overrides = DETECTOR_SETS.get(key, [])
         styles = [arg for style in STYLES for arg in ("--style", style)]
-        args = [*presets, *styles, "--input-size", str(side), "--steps", "2", "--batch", "2"]
-        proc = run_verify(*args, backend="torch")
+        sets = [arg for value in overrides for arg in ("--set", value)]
+        args = [*presets, *styles, *sets, "--input-size", str(side), "--steps", "2"]
+        proc = run_verify(*args, "--batch", "2", backend="torch")
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"verify: {2 * len(presets)} model(s) built, trained and passed" in proc.stdout
         for preset in presets:
-            small = plan_for(preset, [f"input_shape={list(small_input(preset))}"])
+            small = plan_for(preset, [*overrides, f"input_shape={list(small_input(preset))}"])
             for style in STYLES:
                 label = re.escape(f"{preset} ({style}):")
                 report = re.search(label + r"\n(.*?)  ok: ", proc.stdout, re.S)
