@@ -90,7 +90,8 @@ EMITTED_NAMES = frozenset(
     sample_regions sampled sampled_labels samples scale scales scores seed shape side
     size sliding_window_proposals smooth_l1 start step steps stop svm_loss
     svm_negative_iou svm_targets target_height target_width targets top training_targets
-    union windows x1 x2 y1 y2
+    union windows x1 x2 y1 y2 BoxCheck box_input compute_output_shape
+    input_shape flipped finite
     """.split()
 )
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))

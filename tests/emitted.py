@@ -58,7 +58,8 @@ TEMPLATE_NAMES = frozenset(
     sample_regions sampled sampled_labels samples scale scales scores seed shape side
     size sliding_window_proposals smooth_l1 start step steps stop svm_loss
     svm_negative_iou svm_targets target_height target_width targets top training_targets
-    union windows x1 x2 y1 y2 bool float max round zip
+    union windows x1 x2 y1 y2 BoxCheck box_input compute_output_shape
+    input_shape flipped finite bool float max round zip TypeError
     """.split()
 )
 

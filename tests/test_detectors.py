@@ -373,6 +373,32 @@ def test_model_refuses_boxes_of_the_wrong_shape():
         model([images, np.concatenate([boxes, boxes], axis=1)])
 
 
+@pytest.mark.parametrize("style", ["procedural", "oop"])
+@pytest.mark.parametrize("arch", ["fast_rcnn", "rcnn"])
+def test_a_direct_call_refuses_flipped_or_infinite_boxes(arch, style):
+    module = golden_module(arch, style)
+    api = module if style == "procedural" else getattr(module, plan(arch).spec.class_name)
+    small = {"fast_rcnn": {"pool_size": 2}, "rcnn": {"crop_size": 32}}[arch]
+    if style == "procedural":
+        model = api.build_model(**TINY, metaparameters=small)
+    else:
+        model = api(**TINY, **small).model
+    images, boxes = sample_inputs(arch, TINY["input_shape"], n_regions=TINY["n_regions"])
+    model([images, boxes])  # well-formed boxes pass
+    flipped = np.array(boxes)
+    flipped[1, 2] = flipped[1, 2, [2, 1, 0, 3]]  # x1 <-> x2 of one box
+    with pytest.raises(ValueError, match="x2 >= x1 and y2 >= y1"):
+        model([images, flipped])
+    flipped = np.array(boxes)
+    flipped[0, 0] = flipped[0, 0, [0, 3, 2, 1]]  # y1 <-> y2
+    with pytest.raises(ValueError, match="x2 >= x1 and y2 >= y1"):
+        model([images, flipped])
+    infinite = np.array(boxes)
+    infinite[0, 1, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model([images, infinite])
+
+
 # --------------------------------------------------------------------------- training
 
 # A small backbone on small images, so that training on CPU takes seconds: three VGG groups
@@ -441,6 +467,12 @@ TRAIN_SCRIPT = textwrap.dedent(
     losses = [model.train_on_batch([images, boxes], [targets, box_targets]) for _ in range(steps)]
     assert all(np.isfinite(loss).all() for loss in losses), losses
     print("LOSSES", losses[0][0], losses[-1][0], losses[0][1], losses[-1][1])
+    flipped = np.array(boxes)
+    flipped[0, 0] = flipped[0, 0, [2, 1, 0, 3]]
+    try:
+        model([images, flipped])
+    except ValueError as error:
+        print("FLIPPED", error)
     """
 )
 
@@ -463,6 +495,9 @@ def train_in_child(arch, style, steps, backend, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # A direct call with a flipped box raised ValueError on this backend.
+    flipped = result.stdout.partition("FLIPPED")[2]
+    assert "boxes must have x2 >= x1" in flipped, result.stdout[-2000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("LOSSES"))
     return [float(value) for value in line.split()[1:]]
 

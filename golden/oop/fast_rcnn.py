@@ -51,7 +51,8 @@ class FastRCNN:
         (batch, n_regions, n_classes + 1) and deltas (batch, n_regions, 4 * n_classes).
 
         Inputs: images (batch, H, W, C) and boxes (batch, n_regions, 4), the region
-        proposals as pixel corners (x1, y1, x2, y2); check them with FastRCNN.check_boxes.
+        proposals as pixel corners (x1, y1, x2, y2). A direct call raises ValueError for a
+        flipped box (BoxCheck); fit and predict cannot, so pass boxes through FastRCNN.check_boxes.
 
         Training, one step (region sampling draws n_regions regions per image):
             model = FastRCNN.compile_for_training(model)
@@ -78,7 +79,8 @@ class FastRCNN:
         params = {**self.metaparameters, **metaparameters}
 
         images = keras.Input(shape=input_shape, name="images")
-        boxes = keras.Input(shape=(n_regions, 4), name="boxes")
+        box_input = keras.Input(shape=(n_regions, 4), name="boxes")
+        boxes = FastRCNN.BoxCheck(name="box_check")(box_input)
 
         x = self.learner(images, params["groups"])
         # RoI pooling replaces the backbone's last max pool: read that pool's input instead.
@@ -92,7 +94,9 @@ class FastRCNN:
         x = self.region_head(x, n_regions, params["dense_units"], params["dropout"])
         scores = layers.Dense(n_classes + 1, activation="softmax", name="cls_score")(x)
         deltas = layers.Dense(4 * n_classes, name="bbox_pred")(x)
-        self.model = keras.Model([images, boxes], [scores, deltas], name="fast_rcnn")
+        self.model = keras.Model(
+            [images, box_input], [scores, deltas], name="fast_rcnn"
+        )
 
     def learner(self, x, groups):
         """Feature learning: the groups in order, block1 ... block5.
@@ -182,7 +186,7 @@ class FastRCNN:
         """Raise ValueError unless boxes is a (batch, regions, 4) or (regions, 4) tensor of
         finite corners (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1 (n_regions: the regions
         each image must have); return it as float32. Call it on real boxes before the model
-        sees them: inside the model a flipped box would be read silently."""
+        sees them: a compiled step (fit, predict, jit) cannot raise inside the model."""
         shape = tuple(boxes.shape)
         if len(shape) not in (2, 3) or shape[-1] != 4:
             raise ValueError(
@@ -202,6 +206,35 @@ class FastRCNN:
                 "boxes must have x2 >= x1 and y2 >= y1 (corners x1, y1, x2, y2)"
             )
         return boxes
+
+    @keras.saving.register_keras_serializable(package="modelgen")
+    class BoxCheck(layers.Layer):
+        """Pass boxes (batch, regions, 4) through unchanged; raise ValueError for a corner that
+        is not finite or a box with x2 < x1 or y2 < y1 whenever the call sees numbers (a direct
+        model call, eager, on any backend). A compiled step (fit, predict, jit) traces symbolic
+        tensors that cannot raise: check_boxes the boxes first (training_targets does).
+        """
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def call(self, boxes):
+            x1, y1, x2, y2 = ops.unstack(boxes, 4, axis=-1)
+            flipped = ops.any(ops.logical_or(x2 < x1, y2 < y1))
+            finite = ops.all(ops.isfinite(boxes))
+            try:
+                flipped, finite = bool(flipped), bool(finite)
+            except (
+                TypeError
+            ):  # tracing: the values exist only when the compiled step runs
+                return boxes
+            if not finite:
+                raise ValueError("boxes hold NaN or infinite coordinates")
+            if flipped:
+                raise ValueError(
+                    "boxes must have x2 >= x1 and y2 >= y1 (corners x1, y1, x2, y2)"
+                )
+            return boxes
 
     @staticmethod
     def box_iou(boxes, others):
