@@ -228,9 +228,24 @@ def siamese_task(model, batch: int, rng, options: dict) -> Batch:
 
 
 def autoencoder_task(model, batch: int, rng, options: dict) -> Batch:
-    """An autoencoder: reproduce the input (images in [0, 1]), mean squared error."""
-    x = rng.random((batch, *input_shapes(model, options)[0])).astype("float32")
-    return Batch(x, [x], ["mean_squared_error"], [1.0])
+    """An autoencoder: reproduce its input (images in [0, 1], or raw pixels in [0, 255]
+    when its pre-stem rescales them), mean squared error. Behind a pre-stem (deterministic
+    steps only: the spec refuses random ones) the target is the pre-stemmed image, what
+    the model reconstructs: the model up to its last pre-stem layer (pre_stem_*), at
+    inference."""
+    shape = input_shapes(model, options)[0]
+    if options.get("pixels", False):
+        x = rng.uniform(0, 255, (batch, *shape)).astype("float32")
+    else:
+        x = rng.random((batch, *shape)).astype("float32")
+    pre_stem = [layer for layer in model.layers if layer.name.startswith("pre_stem_")]
+    if not pre_stem:
+        return Batch(x, [x], ["mean_squared_error"], [1.0])
+    import keras
+
+    preprocess = keras.Model(model.inputs, pre_stem[-1].output)
+    target = keras.ops.convert_to_numpy(preprocess(x, training=False)).astype("float32")
+    return Batch(x, [target], ["mean_squared_error"], [1.0])
 
 
 def detector_api(module):

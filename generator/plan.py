@@ -11,6 +11,7 @@ preset with Keras and holds the two counts equal.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -519,6 +520,39 @@ class BlockType:
     more_block_templates: tuple[str, ...] = ()
     # The learner returns (x, taps): the block outputs that feed auxiliary classifiers.
     returns_taps: bool = False
+    # The layer names the learner's pieces write (learner, groups, blocks, transitions):
+    # regular expressions matched in full (see LAYER_NAMES).
+    layer_names: tuple[str, ...] = ()
+
+
+# Layer names, as regular expressions matched in full. Keras wants every layer name once and
+# says so only when the model is built; the plan refuses a head of classifier.heads named
+# like a layer the rest of the model writes. Each piece lists the names it writes (its
+# f-strings, with \d+ for a number and \w+ for a suffix); tests/test_heads.py builds every
+# classifier preset and holds each of its layer names to its plan's patterns.
+RESIDUAL_LAYER_NAMES = (r"conv\d+_block\d+_\w+",)  # conv2_block1_1_conv, ..._se_squeeze
+# keras.applications' automatic names in Inception v3 (the emitted conv_bn unit counts them).
+CONV_BN_LAYER_NAMES = (
+    r"(conv2d|batch_normalization|activation)(_\d+)?",
+    r"(max|average)_pooling2d(_\d+)?",
+)
+INPUT_LAYER_NAMES = (r"input_layer(_\d+)?",)  # keras.Input's automatic name
+PRE_STEM_LAYER_NAMES = (r"pre_stem_\w+",)
+STEM_LAYER_NAMES = {
+    "none": (),
+    "resnet": (r"conv1_(pad|conv|bn|relu)", r"pool1_(pad|pool)"),
+    "resnet_preact": (r"conv1_(pad|conv)", r"pool1_(pad|pool)"),
+    "densenet": (r"conv1_(pad|conv|bn|relu)", r"pool1(_pad)?"),
+    "squeezenet": (r"conv1", r"pool1(_pad)?"),
+    "inception_v1": (r"conv1_7x7_s2", r"conv2_3x3(_reduce)?", r"pool[12]_3x3_s2"),
+    "inception_v3": CONV_BN_LAYER_NAMES,
+}
+# The classifier's own names (spec.py refuses them for a head already) and the auxiliary
+# classifiers' (aux1_conv ...).
+CLASSIFIER_LAYER_NAMES = (
+    r"avg_pool|max_pool|flatten|dropout|predictions|fc\d+(_dropout)?|top_(dropout|conv)",
+)
+AUX_LAYER_NAMES = (r"aux\d+_\w+",)
 
 
 BLOCK_TYPES: dict[str, BlockType] = {
@@ -529,6 +563,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         "block",
         1,
         "Each group is one convolution (ReLU), usually followed by a 2x2 max pool.",
+        layer_names=(r"block\d+_(conv|pool)",),
     ),
     "vgg": BlockType(
         plan_vgg_group,
@@ -537,6 +572,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         "block",
         1,
         "Each VGG group stacks 3x3 convolutions and halves H and W.",
+        layer_names=(r"block\d+_(conv\d+|pool)",),
     ),
     "basic": BlockType(
         plan_basic_group,
@@ -545,6 +581,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         "conv",
         2,
         "Each group stacks basic residual blocks (two 3x3 convolutions).",
+        layer_names=RESIDUAL_LAYER_NAMES,
     ),
     "bottleneck": BlockType(
         plan_bottleneck_group,
@@ -554,6 +591,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         2,
         "Each group stacks bottleneck residual blocks (1x1 -> 3x3 -> 1x1).",
         expansion=4,
+        layer_names=RESIDUAL_LAYER_NAMES,
     ),
     "preact_bottleneck": BlockType(
         plan_preact_bottleneck_group,
@@ -564,6 +602,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         "Each group stacks pre-activation bottleneck blocks (BN-ReLU-conv).",
         expansion=4,
         post_activation=True,
+        layer_names=(*RESIDUAL_LAYER_NAMES, r"post_(bn|relu)"),
     ),
     "dense": BlockType(
         plan_dense_group,
@@ -581,6 +620,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         group_args=("growth_rate",),
         plan_transition=plan_dense_transition,
         transition_name="pool",
+        layer_names=(*RESIDUAL_LAYER_NAMES, r"pool\d+_(bn|relu|conv|pool)", r"bn|relu"),
     ),
     "fire": BlockType(
         plan_fire_group,
@@ -593,6 +633,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         plan_transition=plan_fire_pool,
         transition_name="pool_after_group",
         learner_template="learners/fire.py.j2",
+        layer_names=(r"fire\d+_\w+", r"pool\d+(_pad)?"),
     ),
     "inception_v1": BlockType(
         plan_inception_v1_group,
@@ -605,6 +646,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
         transition_name="pool",
         learner_template="learners/inception_v1.py.j2",
         returns_taps=True,
+        layer_names=(r"inception_\d+[a-z]_\w+", r"pool\d+"),
     ),
     "inception_v3": BlockType(
         plan_inception_v3_group,
@@ -620,6 +662,7 @@ BLOCK_TYPES: dict[str, BlockType] = {
             "blocks/grid_reduction.py.j2",
         ),
         returns_taps=True,
+        layer_names=(r"mixed\d+(_\w+)?", *CONV_BN_LAYER_NAMES),
     ),
 }
 
@@ -686,7 +729,8 @@ class Plan:
         """The piece templates the emitted file is made of, in reading order."""
         architecture = self.spec.architecture
         if architecture == "autoencoder":
-            return ["blocks/autoencoder.py.j2", "architectures/autoencoder.py.j2"]
+            pieces = ["blocks/autoencoder.py.j2", "architectures/autoencoder.py.j2"]
+            return ["pre_stem.py.j2", *pieces] if self.spec.pre_stem is not None else pieces
         pieces = self.backbone_templates
         if architecture == "siamese":
             return [*pieces, "blocks/siamese.py.j2", "architectures/siamese.py.j2"]
@@ -715,6 +759,22 @@ class Plan:
         return pieces
 
     @property
+    def layer_names(self) -> list[tuple[str, str]]:
+        """(piece, pattern) for every layer name a classifier's pieces write: the input, the
+        pre-stem, the stem, the learner, the classifier and the auxiliary classifiers
+        (regular expressions matched in full, see LAYER_NAMES)."""
+        spec = self.spec
+        pieces = [("input", INPUT_LAYER_NAMES)]
+        if spec.pre_stem is not None:
+            pieces.append(("pre-stem", PRE_STEM_LAYER_NAMES))
+        pieces.append((f"{spec.stem.kind} stem", STEM_LAYER_NAMES[spec.stem.kind]))
+        pieces.append((f"{spec.learner.block} learner", self.block.layer_names))
+        pieces.append(("classifier", CLASSIFIER_LAYER_NAMES))
+        if spec.classifier.aux is not None:
+            pieces.append(("auxiliary classifiers", AUX_LAYER_NAMES))
+        return [(piece, pattern) for piece, patterns in pieces for pattern in patterns]
+
+    @property
     def bottleneck_width(self) -> str:
         """The bottleneck 3x3's width as the block template writes it: "n_filters" for a
         plain ResNet, "n_filters // 16 * 32" for ResNeXt 32x4d (see bottleneck_width)."""
@@ -730,7 +790,8 @@ class Plan:
         for arg in self.block.learner_args:
             params[arg] = getattr(self.spec.learner, arg)
         if self.spec.architecture == "siamese":
-            params["embedding_units"] = self.spec.twin.embedding_units
+            if self.spec.twin.embedding_units is not None:  # else: no dense layer, no size
+                params["embedding_units"] = self.spec.twin.embedding_units
             return params
         for arg in self.classifier_args:
             value = getattr(self.spec.classifier, arg)
@@ -845,6 +906,20 @@ def plan_dense_head(spec: Spec, c: Counter, units: int) -> int:
     return units
 
 
+def check_head_names(plan: Plan, source: str) -> None:
+    """Refuse a head named like a layer the rest of the model writes (Keras would refuse
+    the duplicate name only when the model is built)."""
+    for index, head in enumerate(plan.heads):
+        for piece, pattern in plan.layer_names:
+            if re.fullmatch(pattern, head.name):
+                raise SpecError(
+                    source,
+                    f"classifier.heads[{index}].name",
+                    f"{head.name!r} is reserved for the model's own layers (the {piece} "
+                    f"names its layers {pattern}; Keras wants each name once); pick another",
+                )
+
+
 def plan_classifier(spec: Spec, c: Counter) -> Plan:
     """stem -> learner -> classifier (and Inception's auxiliary classifiers)."""
     block = BLOCK_TYPES[spec.learner.block]
@@ -859,6 +934,7 @@ def plan_classifier(spec: Spec, c: Counter) -> Plan:
         units = shape[2]
     units = plan_dense_head(spec, c, units)
     if plan.heads:  # one dense layer per head, all on the same pooled (or dense) features
+        check_head_names(plan, c.source)
         outputs = tuple(dense(c, units, head.n_classes) for head in plan.heads)
     else:
         outputs = (dense(c, units, spec.n_classes),)
@@ -934,7 +1010,8 @@ def plan_siamese(spec: Spec, c: Counter) -> Plan:
     c.where = "twin"
     twin = spec.twin
     units = shape[0] * shape[1] * shape[2] if twin.pooling == "flatten" else shape[2]
-    units = dense(c, units, twin.embedding_units)
+    if twin.embedding_units is not None:  # else the pooled features are the embedding
+        units = dense(c, units, twin.embedding_units)
     _stage(plan, c, "embedding", "embedding", twin.pooling, (units,), mark)
 
     mark = (c.total, c.trainable)

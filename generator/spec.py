@@ -701,13 +701,33 @@ class Twin(_Model):
     """The Siamese twin (architecture: siamese). Its backbone is the spec's stem and learner;
     this section says how the backbone's maps become the embedding and how two embeddings
     are compared. pooling: flatten (Koch et al.) or avg (global average pool, for deep
-    backbones) -> dense embedding_units with embedding_activation -> the embedding. The two
+    backbones) -> dense embedding_units with embedding_activation -> the embedding; without
+    embedding_units (null) the pooled features are the embedding, as keras.applications'
+    include_top=False, pooling="avg" gives them (512 for a ResNet18 twin). The two
     embeddings' distance (l1: |a - b|, per unit) feeds one sigmoid unit: P(same class)."""
 
     pooling: Literal["flatten", "avg"] = "flatten"
-    embedding_units: Filters = 4096
-    embedding_activation: Literal["sigmoid", "relu", "linear"] = "sigmoid"
+    embedding_units: Filters | None = 4096
+    # Default sigmoid with embedding_units; none without (there is no dense layer).
+    embedding_activation: Literal["sigmoid", "relu", "linear"] | None = None
     distance: Literal["l1"] = "l1"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _activation_default(cls, data):
+        if isinstance(data, dict) and data.get("embedding_activation") is None:
+            if data.get("embedding_units", 4096) is not None:
+                data = {**data, "embedding_activation": "sigmoid"}
+        return data
+
+    @model_validator(mode="after")
+    def _activation_needs_a_dense_layer(self):
+        if self.embedding_units is None and self.embedding_activation is not None:
+            raise ValueError(
+                "embedding_activation: applies only with embedding_units (without them the "
+                "pooled features are the embedding: there is no dense layer to activate)"
+            )
+        return self
 
 
 class AutoEncoder(_Model):
@@ -734,6 +754,34 @@ ARCHITECTURE_SECTIONS = {
 # The architectures that take n_classes (default 1000).
 N_CLASSES_ARCHITECTURES = ("classifier", *DETECTORS)
 OPTIONAL_SECTIONS = ("learner", "classifier", "twin", "autoencoder", "detector")
+
+# The pre-stem works with every architecture, but not every step suits every one.
+# Geometric steps move pixels (a box drawn on the image would no longer fit it); random
+# steps change the image from one training step to the next.
+PRE_STEM_GEOMETRIC = ("resizing", "crop", "flip", "rotation", "zoom")
+PRE_STEM_RANDOM = ("crop", "flip", "rotation", "zoom", "contrast")
+_DETECTOR_PRE_STEM = (
+    PRE_STEM_GEOMETRIC,
+    "photometric",
+    "it would move the image under its boxes (pixel corners)",
+)
+# architecture -> (refused steps, what the allowed ones are, why): a detector takes only
+# photometric steps; an AutoEncoder only deterministic ones, since it reconstructs the
+# pre-stemmed image, and a random step would change that target at every training step.
+PRE_STEM_REFUSED: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "autoencoder": (
+        PRE_STEM_RANDOM,
+        "deterministic",
+        "the model reconstructs the pre-stemmed image, and a random step would change its "
+        "training target from one step to the next",
+    ),
+    **{architecture: _DETECTOR_PRE_STEM for architecture in DETECTORS},
+}
+
+
+def _allowed_steps(refused: tuple[str, ...]) -> list[str]:
+    return [step for step in PreStem.model_fields if step not in refused]
+
 
 IoU = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 BoxScale = Annotated[float, Field(gt=0.0, le=10.0, strict=True)]
@@ -884,11 +932,8 @@ class Spec(_Model):
 
     @model_validator(mode="after")
     def _heads_replace_n_classes(self):
-        if self.pre_stem is not None and self.architecture != "classifier":
-            raise ValueError(
-                f"pre_stem: applies only to architecture 'classifier' for now, not "
-                f"{self.architecture!r}"
-            )
+        if self.pre_stem is not None:
+            self._check_pre_stem_steps()
         heads = self.classifier.heads if self.classifier is not None else None
         if heads is not None and self.n_classes is not None:
             raise ValueError(
@@ -904,6 +949,19 @@ class Spec(_Model):
                     f"input has {channels} channel(s); give one per channel or one for all"
                 )
         return self
+
+    def _check_pre_stem_steps(self) -> None:
+        """The pre-stem steps an architecture cannot take (PRE_STEM_REFUSED), one line."""
+        refused = PRE_STEM_REFUSED.get(self.architecture)
+        if refused is None:
+            return
+        steps, allowed, reason = refused
+        for step in steps:
+            if getattr(self.pre_stem, step):
+                raise ValueError(
+                    f"pre_stem.{step}: architecture {self.architecture!r} takes only the "
+                    f"{allowed} pre-stem steps ({', '.join(_allowed_steps(steps))}): {reason}"
+                )
 
     _list_is_fine = field_validator("input_shape", mode="before")(_list_to_tuple)
 
@@ -1217,4 +1275,7 @@ def spec_to_yaml(spec: Spec) -> str:
     data = spec.model_dump(mode="json", exclude_none=True)
     if spec.architecture == "autoencoder":  # its encoder starts at the pixels: no stem, no BN
         del data["stem"], data["conventions"]
+    if spec.twin is not None and spec.twin.embedding_units is None:
+        twin = data["twin"]  # null, not absent: absent means 4096
+        data["twin"] = {"pooling": twin.pop("pooling"), "embedding_units": None, **twin}
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
