@@ -243,7 +243,7 @@ def autoencoder_task(model, batch: int, rng, options: dict) -> Batch:
         return Batch(x, [x], ["mean_squared_error"], [1.0])
     import keras
 
-    preprocess = keras.Model(model.inputs, pre_stem[-1].output)
+    preprocess = keras.Model(model.input, pre_stem[-1].output)
     target = keras.ops.convert_to_numpy(preprocess(x, training=False)).astype("float32")
     return Batch(x, [target], ["mean_squared_error"], [1.0])
 

@@ -8,10 +8,22 @@ and include_pre_stem=False builds the network without it.
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
-from conftest import STYLES, build, golden_module, model_class, plan
+from conftest import (
+    PRESETS,
+    STYLES,
+    architecture,
+    build,
+    golden_module,
+    model_class,
+    plan,
+    small_input,
+    small_kwargs,
+)
 
 from generator.cli import main
 from generator.pipeline import generate, plan_for
@@ -373,10 +385,10 @@ def test_bad_fields_get_one_clear_line(case, capsys, tmp_path):
             ["n_classes=null", "classifier.heads=[{name: a, n_classes: 2}]"],
             "classifier.heads: not available with auxiliary classifiers",
         ),
-        (
-            "siamese_omniglot",
+        (  # the other architectures: tests/test_pre_stem_architectures.py
+            "conv_autoencoder",
             ["pre_stem={flip: horizontal}"],
-            "pre_stem: applies only to architecture 'classifier' for now",
+            "pre_stem.flip: architecture 'autoencoder' takes only the deterministic",
         ),
     ],
 )
@@ -387,3 +399,75 @@ def test_heads_refuse_classifiers_they_do_not_fit(preset, overrides, message, ca
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+# --------------------------------------------------------------------------- head names
+
+
+CLASSIFIERS = [preset for preset in PRESETS if architecture(preset) == "classifier"]
+SPLIT_RESNEXT = ["learner.grouped_conv=split", "learner.groups=[{n_filters: 64, n_blocks: 2}]"]
+
+
+def reserved(plan_, name: str) -> bool:
+    return any(re.fullmatch(pattern, name) for _, pattern in plan_.layer_names)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "preset, overrides",
+    [(preset, []) for preset in CLASSIFIERS] + [("resnext50_32x4d", SPLIT_RESNEXT)],
+)
+def test_every_layer_name_of_a_classifier_is_reserved_by_its_plan(preset, overrides):
+    """The patterns a head name is checked against cover every layer Keras builds (the
+    classifier, auxiliary classifiers and pre-stem included), so no head can collide."""
+    if overrides:
+        namespace = emitted(preset, "procedural", overrides)
+        model = namespace["build_model"](input_shape=small_input(preset))
+        plan_ = plan_for(preset, overrides)
+    else:
+        model = build(preset, "procedural", **small_kwargs(preset))
+        plan_ = plan(preset)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    heads = {head.name for head in plan_.heads}  # the heads themselves, checked against it
+    free = [name for name in names if not reserved(plan_, name) and name not in heads]
+    assert not free, f"{preset}: layers outside its plan's layer_names: {free[:10]}"
+
+
+NAME_CLASHES = {
+    "stem": ("multitask_resnet", [], "conv1_conv", "the resnet stem names its layers"),
+    "block": ("multitask_resnet", [], "conv2_block1_out", "the basic learner names its layers"),
+    "input": ("multitask_resnet", [], "input_layer", "the input names its layers"),
+    "vgg": ("multilabel_vgg", [], "block1_conv1", "the vgg learner names its layers"),
+    "pre-stem": (
+        "augmented_resnet",
+        ["n_classes=null"],
+        "pre_stem_flip",
+        "the pre-stem names its layers",
+    ),
+    "densenet": ("densenet121", ["n_classes=null"], "bn", "the dense learner names its layers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NAME_CLASHES))
+def test_a_head_named_like_a_layer_of_the_model_is_refused(case, capsys):
+    preset, overrides, name, message = NAME_CLASHES[case]
+    if plan(preset).heads:
+        head = f"classifier.heads.0.name={name}"
+    else:  # overrides drop n_classes
+        head = f"classifier.heads=[{{name: {name}, n_classes: 2}}]"
+    argv = ["generate", preset]
+    for item in [*overrides, head]:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"classifier.heads[0].name: {name!r} is reserved for the model's own layers" in err
+    assert message in err and "pick another" in err, err
+
+
+def test_a_head_named_like_a_layer_of_another_network_is_fine():
+    """Only the pieces this model has reserve names: a ResNet (basic blocks, no
+    pre-activation) has no post_bn, no DenseNet bn, no Inception conv2d_1."""
+    for name in ("post_bn", "bn", "conv2d_1", "fire2_concat", "category"):
+        plan_for("multitask_resnet", [f"classifier.heads.0.name={name}"])
