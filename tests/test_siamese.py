@@ -229,6 +229,27 @@ def test_a_resnet18_twin_shares_its_weights(style, tmp_path):
     np.testing.assert_array_equal(left, right)
 
 
+@both_styles
+def test_the_resnet18_twin_preset_is_resnet18_features_and_one_unit(style, param_counts):
+    """resnet18_twin (no public reference): the plan's count is what Keras builds, and it is
+    torchvision ResNet18's trainable count less its 1000-way layer (512 * 1000 + 1000), plus
+    the similarity unit (512 + 1); the twin gives keras.applications' pooling="avg"
+    features, 512 per image."""
+    model = build("resnet18_twin", style)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert (model.count_params(), trainable) == (
+        plan("resnet18_twin").total_params,
+        plan("resnet18_twin").trainable_params,
+    )
+    compare, resnet18 = param_counts["resnet18"]
+    assert compare == "trainable"
+    assert trainable == resnet18 - (512 * 1000 + 1000) + (512 + 1) == 11_177_025
+    twin = twin_of(model)
+    assert tuple(twin.output.shape) == (None, 512)
+    assert isinstance(twin.layers[-1], keras.layers.GlobalAveragePooling2D)
+    assert "embedding" not in {layer.name for layer in twin.layers}  # no dense embedding
+
+
 # ------------------------------------------------------------------ spec rules
 
 
@@ -267,6 +288,10 @@ SPEC_ERRORS = {
         "twin: does not apply to architecture 'classifier'",
     ),
     "zero-embedding": (_twin(embedding_units=0), "twin.embedding_units: must be >= 1, got 0"),
+    "activation-without-embedding-layer": (  # null units: the pooled features, no dense
+        _twin(embedding_units=None, embedding_activation="relu"),
+        "twin: embedding_activation: applies only with embedding_units",
+    ),
     "unknown-distance": (_twin(distance="l2"), "twin.distance: must be one of 'l1'"),
     "unknown-twin-field": (_twin(units=4), "twin.units: unknown field"),
     "twin-as-a-detector": (  # a detector's backbone is the learner, its head the classifier

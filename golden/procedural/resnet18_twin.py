@@ -110,7 +110,7 @@ def identity_block(x, n_filters, name):
 def embedding_head(x):
     """Global average pool: the embedding is one value per channel, one vector per image."""
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return x
+    return x  # the pooled features
 
 
 @keras.saving.register_keras_serializable(package="modelgen")
