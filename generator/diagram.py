@@ -85,16 +85,24 @@ def _detector_graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]
         Node("boxes", ["boxes", f"{n_regions}x4"], "io"),
     ]
     edges: list[tuple[str, str, str]] = []
+    pixels = "input"
+    if getattr(spec, "pre_stem", None) is not None:  # photometric steps, before the regions
+        steps = ", ".join(
+            name for name in type(spec.pre_stem).model_fields if getattr(spec.pre_stem, name)
+        )
+        nodes.append(Node("pre_stem", [f"pre_stem: {steps}", _shape_text(tuple(spec.input_shape))]))
+        edges.append(("input", "pre_stem", ""))
+        pixels = "pre_stem"
     rcnn = spec.architecture == "rcnn"
     if rcnn:
         side = detector.crop_size
         nodes.append(
             Node("crop", ["crop: warp each region", f"{n_regions}x{side}x{side}x{channels}"])
         )
-        edges += [("input", "crop", ""), ("boxes", "crop", "")]
+        edges += [(pixels, "crop", ""), ("boxes", "crop", "")]
         previous = "crop"
     else:
-        previous = "input"
+        previous = pixels
     head = None
     for stage in plan.stages:
         if stage.kind == "classifier":

@@ -296,3 +296,15 @@ def test_allowed_steps_generate(preset, override):
     """Any step with a twin; the deterministic or photometric ones elsewhere."""
     text = generate(preset, "procedural", [override])
     assert "def pre_stem(" in text and "include_pre_stem=True" in text
+
+
+@pytest.mark.parametrize("case", ["rcnn", "fast_rcnn", "autoencoder", "siamese_resized"])
+def test_the_diagram_draws_the_pre_stem_after_the_input(case, capsys):
+    preset, overrides, _, _ = CASES[case]
+    argv = ["diagram", preset]
+    for item in overrides:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "    input --> pre_stem\n" in text, text
+    assert "pre_stem: " in text
