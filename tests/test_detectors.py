@@ -275,7 +275,10 @@ def run_cli(argv, capsys):
             ["classifier.heads=[{name: objects, n_classes: 2}]", "n_classes=null"],
             "classifier.heads: not available with architecture 'fast_rcnn'",
         ),
-        (["pre_stem={flip: horizontal}"], "pre_stem: applies only to architecture 'classifier'"),
+        (  # geometric steps would move the image under the boxes
+            ["pre_stem={flip: horizontal}"],
+            "pre_stem.flip: architecture 'fast_rcnn' takes only the photometric pre-stem steps",
+        ),
         (
             ["learner={block: basic, groups: [{n_filters: 8, n_blocks: 1}]}"],
             "detector.drop_last_pool: applies only to a vgg learner",
