@@ -703,6 +703,18 @@ DETECTOR_TEMPLATES = {
         *REGION_PIECES,
         "architectures/fast_rcnn.py.j2",
     ],
+    "faster_rcnn": [
+        "regions/head.py.j2",
+        "regions/roi_pool.py.j2",
+        "regions/boxes.py.j2",
+        "regions/box_loss.py.j2",
+        "regions/anchors.py.j2",
+        "regions/nms.py.j2",
+        "regions/rpn.py.j2",
+        "regions/targets.py.j2",
+        "regions/detections.py.j2",
+        "architectures/faster_rcnn.py.j2",
+    ],
 }
 AUX_TEMPLATES = {
     "inception_v1": "classifiers/aux_inception_v1.py.j2",
@@ -803,9 +815,14 @@ class Plan:
             ]
         if self.spec.architecture == "rcnn":
             params["crop_size"] = self.spec.detector.crop_size
-        elif self.spec.architecture == "fast_rcnn":
+        elif self.spec.architecture in ("fast_rcnn", "faster_rcnn"):
             params["pool_size"] = self.spec.detector.pool_size
             params["feature_stride"] = self.feature_stride
+        if self.spec.architecture == "faster_rcnn":
+            rpn = self.spec.detector.rpn
+            params["rpn_channels"] = rpn.channels
+            params["anchor_scales"] = list(rpn.anchor_scales)
+            params["anchor_ratios"] = list(rpn.anchor_ratios)
         return params
 
     @property
@@ -988,6 +1005,30 @@ def plan_fast_rcnn(spec: Spec, c: Counter) -> Plan:
     return plan
 
 
+def plan_faster_rcnn(spec: Spec, c: Counter) -> Plan:
+    """Faster R-CNN: backbone on the whole image (last max pool dropped with drop_last_pool)
+    -> the RPN (3x3 conv, then 1x1 convs to k objectness logits and 4k box deltas, k anchors
+    per cell) -> proposals -> RoI max pooling -> fc layers -> softmax over n_classes + 1 and
+    4 * n_classes box deltas (Fast R-CNN's head)."""
+    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    detector = spec.detector
+    shape = plan_backbone(plan, c)
+    if detector.drop_last_pool:
+        shape = c.pool_input
+    plan.feature_stride = feature_stride(spec, detector.drop_last_pool)
+    rpn = detector.rpn
+    k = len(rpn.anchor_scales) * len(rpn.anchor_ratios)
+    mark = (c.total, c.trainable)
+    c.where = "detector.rpn"
+    maps = conv(c, shape, rpn.channels, 3, same=True)
+    conv(c, maps, k, 1)
+    conv(c, maps, 4 * k, 1)
+    _stage(plan, c, "rpn", "rpn", f"{k} anchors per cell", (shape[0] * shape[1] * k,), mark)
+    pool = detector.pool_size
+    plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1)
+    return plan
+
+
 def feature_stride(spec: Spec, drop_last_pool: bool) -> int:
     """How many image pixels one cell of the backbone's last maps spans (16 for VGG16's
     conv5_3): the backbone walked on the largest image a spec may ask for (MAX_IMAGE_SIDE:
@@ -1060,6 +1101,7 @@ ARCHITECTURES: dict[str, Callable[[Spec, Counter], Plan]] = {
     "autoencoder": plan_autoencoder,
     "rcnn": plan_rcnn,
     "fast_rcnn": plan_fast_rcnn,
+    "faster_rcnn": plan_faster_rcnn,
 }
 
 

@@ -92,6 +92,17 @@ EMITTED_NAMES = frozenset(
     svm_negative_iou svm_targets target_height target_width targets top training_targets
     union windows x1 x2 y1 y2 BoxCheck box_input compute_output_shape
     input_shape flipped finite
+    AnchorTargets Detections RegionLayer RegionProposals RoiTargets anchor_deltas
+    anchor_labels anchor_targets anchors batch batch_size beaten big_enough box_best
+    build_detector build_head build_rpn candidate chosen classify_regions
+    compute_output_spec count cross_entropy detect found gather_boxes get_config
+    grid_height grid_width gt_valid head_losses indices inside iou_threshold is_box_best
+    is_foreground k keep kept keys kwargs last later limit limits loss loss_targets
+    losses make_anchors max_detections max_output min_size n n_background n_boxes
+    nms_iou non_max_suppression objectness order output pick_at_most position positions
+    post_nms pre_nms propose rank ranked ratios real regions reported_loss roi_targets
+    rpn rpn_deltas rpn_losses s sampling score_threshold settings shift sorted_boxes
+    sorted_scores suppresses top_scores usable valid visit
     """.split()
 )
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
@@ -740,9 +751,9 @@ class AutoEncoder(_Model):
     output_activation: Literal["sigmoid", "linear"] = "sigmoid"
 
 
-ARCHITECTURES = ("classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn")
-IMPLEMENTED_ARCHITECTURES = ("classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn")
-DETECTORS = ("rcnn", "fast_rcnn")
+ARCHITECTURES = ("classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn", "faster_rcnn")
+IMPLEMENTED_ARCHITECTURES = ARCHITECTURES
+DETECTORS = ("rcnn", "fast_rcnn", "faster_rcnn")
 # The sections each architecture needs (the others are refused as stray).
 ARCHITECTURE_SECTIONS = {
     "classifier": ("learner", "classifier"),
@@ -750,6 +761,7 @@ ARCHITECTURE_SECTIONS = {
     "autoencoder": ("autoencoder",),
     "rcnn": ("learner", "classifier", "detector"),
     "fast_rcnn": ("learner", "classifier", "detector"),
+    "faster_rcnn": ("learner", "classifier", "detector"),
 }
 # The architectures that take n_classes (default 1000).
 N_CLASSES_ARCHITECTURES = ("classifier", *DETECTORS)
@@ -792,6 +804,88 @@ def _list_to_tuple(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+TopN = Annotated[StrictInt, Field(ge=1, le=100_000)]
+AnchorSide = Annotated[float, Field(gt=0.0, le=MAX_IMAGE_SIDE, strict=False)]
+AnchorRatio = Annotated[float, Field(ge=0.05, le=20.0, strict=False)]
+
+
+def _distinct_numbers(value):
+    """A list of numbers (no booleans), each once."""
+    if isinstance(value, list | tuple):
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+            raise ValueError(f"must be a list of numbers, got {_show(value)}")
+        if len(set(value)) < len(value):
+            raise ValueError(f"must not repeat a value, got {_show(value)}")
+        return tuple(float(v) for v in value)
+    return value
+
+
+class RPN(_Model):
+    """Faster R-CNN's region proposal network and proposal layer (architecture faster_rcnn).
+
+    Anchors: one per (scale, ratio) pair at every cell of the shared maps, centred on the
+    cell, side scale pixels for ratio 1; ratio is height / width at the same area (the paper:
+    128, 256, 512 and 0.5, 1, 2). channels: the 3x3 conv's width (512 for VGG16). Anchor
+    labels for training: foreground at IoU >= fg_iou with a ground-truth box (and the best
+    anchor of each box), background below bg_iou; batch anchors sampled per image, at most
+    fg_fraction of them foreground. Proposals: deltas decoded onto the anchors, clipped to
+    the image, boxes narrower or shorter than min_size pixels dropped, the pre_nms top
+    scores kept, non-maximum suppression at nms_iou, then the post_nms top (train_: while
+    training, test_: at inference).
+    """
+
+    anchor_scales: tuple[AnchorSide, ...] = Field((128.0, 256.0, 512.0), min_length=1, max_length=16)
+    anchor_ratios: tuple[AnchorRatio, ...] = Field((0.5, 1.0, 2.0), min_length=1, max_length=16)
+    channels: Filters = 512
+    batch: Annotated[StrictInt, Field(ge=2, le=100_000)] = 256
+    fg_fraction: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.5
+    fg_iou: IoU = 0.7
+    bg_iou: IoU = 0.3
+    nms_iou: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.7
+    min_size: Annotated[float, Field(ge=0.0, le=MAX_IMAGE_SIDE, strict=False)] = 16.0
+    train_pre_nms: TopN = 6000
+    train_post_nms: TopN = 2000
+    test_pre_nms: TopN = 6000
+    test_post_nms: TopN = 300
+
+    _numbers = field_validator("anchor_scales", "anchor_ratios", mode="before")(
+        _distinct_numbers
+    )
+
+    @field_validator("min_size", mode="before")
+    @classmethod
+    def _number(cls, value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, got {_show(value)}")
+        return float(value)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.bg_iou > self.fg_iou:
+            raise ValueError(
+                f"bg_iou ({self.bg_iou}) must not exceed fg_iou ({self.fg_iou}): background "
+                "anchors overlap a ground-truth box less than foreground ones"
+            )
+        for stage in ("train", "test"):
+            pre, post = getattr(self, f"{stage}_pre_nms"), getattr(self, f"{stage}_post_nms")
+            if post > pre:
+                raise ValueError(
+                    f"{stage}_post_nms ({post}) must not exceed {stage}_pre_nms ({pre}): "
+                    "NMS keeps some of the pre_nms top boxes"
+                )
+        return self
+
+
+class Detections(_Model):
+    """Faster R-CNN's inference output: per image, every class's boxes scoring at least
+    score_threshold, non-maximum suppression at nms_iou within each class, the
+    max_detections best kept (padded to max_detections)."""
+
+    max_detections: Annotated[StrictInt, Field(ge=1, le=10_000)] = 100
+    score_threshold: Annotated[float, Field(ge=0.0, lt=1.0, strict=True)] = 0.05
+    nms_iou: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.3
+
+
 class Detector(_Model):
     """A region-based detector's settings (architecture rcnn or fast_rcnn). The backbone is
     the spec's stem + learner; the classifier section (kind flatten) gives the region head's
@@ -814,6 +908,9 @@ class Detector(_Model):
     fg_iou: IoU = 0.5
     bg_iou: IoU = 0.1
     box_std: tuple[BoxScale, BoxScale, BoxScale, BoxScale] = (0.1, 0.1, 0.2, 0.2)
+    # faster_rcnn only (required there, `{}` for the defaults): the RPN and the detections.
+    rpn: RPN | None = None
+    detections: Detections | None = None
 
     _list_is_fine = field_validator("box_std", mode="before")(_list_to_tuple)
 
@@ -840,9 +937,9 @@ class Spec(_Model):
     # Which macro-architecture: classifier (stem -> learner -> classifier), siamese (one twin
     # applied to two inputs), autoencoder (encoder -> decoder), rcnn and fast_rcnn
     # (region-based detectors).
-    architecture: Literal["classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn"] = (
-        "classifier"
-    )
+    architecture: Literal[
+        "classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn", "faster_rcnn"
+    ] = "classifier"
     # Classifiers and detectors only: 1000 when absent; none with classifier.heads (each
     # head has its own).
     n_classes: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
@@ -1007,16 +1104,21 @@ class Spec(_Model):
                 f"classifier.heads: not available with architecture {arch!r} (its region head "
                 "has its own two outputs: class scores and box deltas)"
             )
-        settings = {"rcnn": ("crop_size",), "fast_rcnn": ("pool_size", "drop_last_pool")}
-        for field in ("crop_size", "pool_size", "drop_last_pool"):
+        settings = {
+            "rcnn": ("crop_size",),
+            "fast_rcnn": ("pool_size", "drop_last_pool"),
+            "faster_rcnn": ("pool_size", "drop_last_pool", "rpn", "detections"),
+        }
+        for field in ("crop_size", "pool_size", "drop_last_pool", "rpn", "detections"):
             value = getattr(detector, field)
             if field in settings[arch]:
                 if value is None:
                     raise ValueError(f"detector.{field}: required for architecture {arch!r}")
             elif value not in (None, False):
-                other = "fast_rcnn" if arch == "rcnn" else "rcnn"
+                others = [name for name in DETECTORS if field in settings[name]]
                 raise ValueError(
-                    f"detector.{field}: applies only to architecture {other!r}, not {arch!r}"
+                    f"detector.{field}: applies only to architecture "
+                    f"{' or '.join(map(repr, others))}, not {arch!r}"
                 )
         if detector.drop_last_pool and self.learner.block != "vgg":
             raise ValueError(

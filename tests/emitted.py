@@ -60,6 +60,17 @@ TEMPLATE_NAMES = frozenset(
     svm_negative_iou svm_targets target_height target_width targets top training_targets
     union windows x1 x2 y1 y2 BoxCheck box_input compute_output_shape
     input_shape flipped finite bool float max round zip TypeError
+    AnchorTargets Detections RegionLayer RegionProposals RoiTargets anchor_deltas
+    anchor_labels anchor_targets anchors batch batch_size beaten big_enough box_best
+    build_detector build_head build_rpn candidate chosen classify_regions
+    compute_output_spec count cross_entropy detect found gather_boxes get_config
+    grid_height grid_width gt_valid head_losses indices inside iou_threshold is_box_best
+    is_foreground k keep kept keys kwargs last later limit limits loss loss_targets
+    losses make_anchors max_detections max_output min_size n n_background n_boxes
+    nms_iou non_max_suppression objectness order output pick_at_most position positions
+    post_nms pre_nms propose rank ranked ratios real regions reported_loss roi_targets
+    rpn rpn_deltas rpn_losses s sampling score_threshold settings shift sorted_boxes
+    sorted_scores suppresses top_scores usable valid visit dict super
     """.split()
 )
 
