@@ -77,11 +77,12 @@ def architecture(preset: str) -> str:
     return plan(preset).spec.architecture
 
 
-DETECTORS = ("rcnn", "fast_rcnn")
+DETECTORS = ("rcnn", "fast_rcnn", "faster_rcnn")
 
 
 def is_detector(preset: str) -> bool:
-    """A region-based detector (rcnn, fast_rcnn): inputs [images, boxes], outputs per region."""
+    """A region-based detector: rcnn, fast_rcnn (inputs [images, boxes], outputs per region)
+    or faster_rcnn (inputs [images, gt_boxes, gt_labels], outputs its four losses)."""
     return architecture(preset) in DETECTORS
 
 
@@ -91,6 +92,8 @@ def is_detector(preset: str) -> bool:
 SMALL_DETECTOR = {
     "rcnn": ({"n_regions": 3}, {"crop_size": 32}),
     "fast_rcnn": ({"n_regions": 3}, {"pool_size": 2}),
+    # Faster R-CNN's regions are sampled inside the model: a small pool and small anchors.
+    "faster_rcnn": ({}, {"pool_size": 2, "anchor_scales": [16.0, 32.0]}),
 }
 
 
@@ -126,6 +129,13 @@ def sample_inputs(
         draw = rng.standard_normal if normal else rng.random
         return draw((batch, *shape), dtype=np.float32)
 
+    if architecture(preset) == "faster_rcnn":  # images, gt_boxes (2 per image), gt_labels
+        height, width = shape[:2]
+        corners = rng.uniform(0, 1, (batch, 2, 2, 2)) * [width, height]
+        boxes = np.concatenate([corners.min(-2), corners.max(-2)], -1).astype(np.float32)
+        labels = np.array([[1, 2]] * batch, dtype=np.int32)
+        labels[0, 1] = 0  # the first image has one box (and one of padding)
+        return [images(), boxes, labels]
     if is_detector(preset):
         if n_regions is None:
             n_regions = SMALL_DETECTOR[architecture(preset)][0]["n_regions"]
@@ -142,6 +152,8 @@ def output_shapes(preset: str, shape, batch: int = 2, n_classes: int = 10) -> li
     named head with classifier.heads), P(same class) per pair, the reconstruction, or a
     detector's per-region class scores and box deltas."""
     kind = architecture(preset)
+    if kind == "faster_rcnn":  # the four losses, one per image each
+        return [(batch,)] * 4
     if kind in DETECTORS:  # per region: class scores (+ background), 4 box deltas per class
         regions = SMALL_DETECTOR[kind][0]["n_regions"]
         scores = n_classes + (kind == "fast_rcnn")

@@ -242,6 +242,13 @@ def test_parameter_count_is_vgg16_convs_rpn_and_head():
     assert "137,057,234 parameters" in generate("faster_rcnn", "procedural")
 
 
+@pytest.mark.slow
+def test_full_size_keras_count_is_the_plan_in_both_styles():
+    expected = plan("faster_rcnn").total_params
+    assert FASTER.build_model().count_params() == expected
+    assert FASTER_OOP().model.count_params() == expected
+
+
 def run_cli(argv, capsys):
     code = main(argv)
     return code, capsys.readouterr().err.strip().splitlines()
