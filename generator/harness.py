@@ -80,6 +80,9 @@ def task_for_plan(plan) -> dict:
     if pre_stem is not None and pre_stem.rescaling:  # it expects raw pixels
         common["pixels"] = True
     architecture = getattr(spec, "architecture", "classifier")
+    if architecture == "faster_rcnn":
+        # [images, gt_boxes, gt_labels] in, its four losses out (faster_rcnn_task).
+        return {"kind": "faster_rcnn", "loss_weights": [1.0] * 4, **common}
     if architecture in DETECTORS:
         # [images, boxes] in, per-region class scores and box deltas out: the file's own
         # training helpers make the targets and losses (detector_task).
@@ -253,11 +256,12 @@ def detector_api(module):
     (oop, as static methods); None when the file has no training_targets."""
     if module is None:
         return None
-    if hasattr(module, "training_targets"):
+    helpers = ("training_targets", "loss_targets")  # loss_targets: Faster R-CNN's
+    if any(hasattr(module, helper) for helper in helpers):
         return module
     for value in vars(module).values():
         if isinstance(value, type) and value.__module__ == module.__name__:
-            if hasattr(value, "training_targets"):
+            if any(hasattr(value, helper) for helper in helpers):
                 return value
     return None
 
@@ -308,6 +312,39 @@ def detector_task(model, batch: int, rng, options: dict) -> Batch:
     return Batch([images, boxes], [targets, box_targets], losses, weights)
 
 
+def faster_rcnn_task(model, batch: int, rng, options: dict) -> Batch:
+    """Faster R-CNN: inputs [images, gt_boxes, gt_labels] (up to 3 boxes per image, padded
+    with label 0), outputs its four losses, computed inside the model; the targets are the
+    file's loss_targets placeholders and the losses its compile_for_training sets. Images
+    as detector_task makes them (a class brightens one channel)."""
+    import numpy as np
+
+    api = options.get("api")
+    if api is None or not hasattr(api, "loss_targets"):
+        raise StageError("train", "a Faster R-CNN file without loss_targets")
+    if len(model.inputs) != 3 or len(model.outputs) != 4:
+        raise StageError(
+            "train", "Faster R-CNN takes [images, gt_boxes, gt_labels] and returns four losses"
+        )
+    height, width, channels = input_shapes(model, options)[0]
+    n_classes = model.get_layer("head").outputs[1].shape[-1] // 4
+    images = rng.normal(0, 0.3, (batch, height, width, channels)).astype("float32")
+    gt_boxes = np.zeros((batch, 3, 4), "float32")
+    gt_labels = np.zeros((batch, 3), "int32")
+    for index in range(batch):
+        for slot in range(int(rng.integers(1, 4))):
+            w = int(rng.integers(max(2, width // 5), max(3, width // 2)))
+            h = int(rng.integers(max(2, height // 5), max(3, height // 2)))
+            x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+            label = int(rng.integers(1, n_classes + 1))
+            images[index, y : y + h, x : x + w, label % channels] += 1.5
+            gt_boxes[index, slot] = [x, y, x + w, y + h]
+            gt_labels[index, slot] = label
+    api.compile_for_training(model)
+    weights = list(options.get("loss_weights") or [1.0] * 4)
+    return Batch([images, gt_boxes, gt_labels], api.loss_targets(batch), list(model.loss), weights)
+
+
 # kind -> batch maker; `modelgen verify` picks the kind with task_for_plan.
 TASKS: dict[str, Callable] = {
     "classifier": classifier_task,
@@ -315,6 +352,7 @@ TASKS: dict[str, Callable] = {
     "siamese": siamese_task,
     "autoencoder": autoencoder_task,
     "detector": detector_task,
+    "faster_rcnn": faster_rcnn_task,
     "auto": inspect_task,
 }
 
@@ -517,6 +555,8 @@ def verify_file(
     api = detector_api(module)
     if kind == "auto" and api is not None and len(model.inputs) == 2:
         kind = "detector"  # an emitted detector file: its own helpers make the targets
+    elif kind == "auto" and api is not None and len(model.inputs) == 3:
+        kind = "faster_rcnn"
     task = {**task, "api": api}
     make = TASKS.get(kind, inspect_task)
     try:

@@ -43,7 +43,10 @@ def test_every_preset_has_a_task():
         aux = classifier.aux if classifier is not None else None  # built when aux.include
         n_outputs = 1 + plan(preset).n_taps if aux and aux.include else 1
         n_outputs = len(plan(preset).heads) or n_outputs  # classifier.heads: one per head
-        if architecture(preset) in DETECTORS:  # class scores (softmax or SVMs), box deltas
+        if architecture(preset) == "faster_rcnn":  # its four losses
+            n_outputs = 4
+            assert task["kind"] == "faster_rcnn", preset
+        elif architecture(preset) in DETECTORS:  # class scores (softmax or SVMs), box deltas
             n_outputs = 2
             assert task["kind"] == "detector", preset
         assert len(task.get("loss_weights", [1.0])) == n_outputs, preset
@@ -66,6 +69,14 @@ DETECTOR_SETS = {
     "fast_rcnn": [
         "detector.n_regions=8",
         "detector.pool_size=2",
+        "classifier.dense_units=[64,64]",
+    ],
+    "faster_rcnn": [
+        "detector.pool_size=2",
+        "detector.rpn.anchor_scales=[16,32]",
+        "detector.rpn.train_pre_nms=200",
+        "detector.rpn.train_post_nms=50",
+        "detector.n_regions=16",
         "classifier.dense_units=[64,64]",
     ],
 }
