@@ -51,4 +51,10 @@ def test_save_and_load_round_trip(preset, style, tmp_path):
         after = keras.ops.convert_to_numpy(output_after)
         assert before.shape == want
         assert np.isfinite(before).all()
-        np.testing.assert_array_equal(after, before)
+        if preset == "faster_rcnn":
+            # Its outputs are losses summed over thousands of anchors and regions (the same
+            # samples: the layers' SeedGenerator states are saved), and the two compiled
+            # graphs may sum in another order: equal up to float32 round-off.
+            np.testing.assert_allclose(after, before, rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(after, before)

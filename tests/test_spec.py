@@ -76,6 +76,7 @@ def test_each_preset_validates_and_plans(name):
     if spec.detector is not None:  # class scores per region (+ background for Fast R-CNN)
         regions = spec.detector.n_regions
         final.update(rcnn=(regions, spec.n_classes), fast_rcnn=(regions, spec.n_classes + 1))
+        final["faster_rcnn"] = final["fast_rcnn"]  # the same head, on sampled RoIs
     assert plan.stages[-1].output_shape == final[spec.architecture]
     assert sum(stage.params for stage in plan.stages) == plan.total_params
     assert sum(stage.trainable for stage in plan.stages) == plan.trainable_params
