@@ -157,6 +157,8 @@ def input_shape(preset: str, side: int | None) -> tuple[int, int, int]:
 TINY_DETECTOR = {
     "rcnn": {"n_regions": 8, "metaparameters": {"crop_size": 32}},
     "fast_rcnn": {"n_regions": 8, "metaparameters": {"pool_size": 2}},
+    # Its regions are sampled inside the model: a small pool and anchors that fit the image.
+    "faster_rcnn": {"metaparameters": {"pool_size": 2, "anchor_scales": [16.0, 32.0]}},
 }
 
 
