@@ -834,7 +834,9 @@ class RPN(_Model):
     training, test_: at inference).
     """
 
-    anchor_scales: tuple[AnchorSide, ...] = Field((128.0, 256.0, 512.0), min_length=1, max_length=16)
+    anchor_scales: tuple[AnchorSide, ...] = Field(
+        (128.0, 256.0, 512.0), min_length=1, max_length=16
+    )
     anchor_ratios: tuple[AnchorRatio, ...] = Field((0.5, 1.0, 2.0), min_length=1, max_length=16)
     channels: Filters = 512
     batch: Annotated[StrictInt, Field(ge=2, le=100_000)] = 256
@@ -848,9 +850,7 @@ class RPN(_Model):
     test_pre_nms: TopN = 6000
     test_post_nms: TopN = 300
 
-    _numbers = field_validator("anchor_scales", "anchor_ratios", mode="before")(
-        _distinct_numbers
-    )
+    _numbers = field_validator("anchor_scales", "anchor_ratios", mode="before")(_distinct_numbers)
 
     @field_validator("min_size", mode="before")
     @classmethod

@@ -63,7 +63,8 @@ NO_REFERENCE: frozenset[str] = frozenset(
         # layer, plus the one similarity unit, and the plan to Keras.
         "resnet18_twin",
         # The detectors have no Keras or torchvision counterpart; tests/test_detectors.py
-        # (and tests/test_faster_rcnn.py) holds them to VGG16's count plus their own heads, and the plan to Keras.
+        # (and tests/test_faster_rcnn.py) holds them to VGG16's count plus their own heads,
+        # and the plan to Keras.
         "rcnn",
         "fast_rcnn",
         # tests/test_faster_rcnn.py: VGG16's convolutions + the RPN + the head, both styles.
