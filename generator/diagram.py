@@ -8,7 +8,8 @@ named outputs of classifier.heads, one solid arrow each from the shared classifi
 `mermaid` writes Mermaid flowchart text (GitHub renders it in Markdown as is), `dot`
 Graphviz text; `svg` runs Graphviz's `dot` on that when the binary is installed. A
 detector (R-CNN, Fast R-CNN) is drawn with its boxes input, the region crop or RoI pool, and
-its class-score and box-delta heads as two branches (_detector_graph).
+its class-score and box-delta heads as two branches (_detector_graph); Faster R-CNN with
+its ground-truth input, the RPN and the proposal layer instead of the boxes input.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _head_width(plan: Plan, before: tuple) -> int:
     return units[-1] if units else before[-1]
 
 
-DETECTORS = ("rcnn", "fast_rcnn")
+DETECTORS = ("rcnn", "fast_rcnn", "faster_rcnn")
 
 
 def _detector_graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
@@ -75,14 +76,20 @@ def _detector_graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]
     regions cut out (R-CNN warps each from the image before the CNN; Fast R-CNN RoI-pools
     each from the CNN's shared maps), the fc layers, and two heads that branch off them:
     the class scores (softmax over the classes + background, or R-CNN's linear SVMs) and
-    the class-specific box deltas."""
+    the class-specific box deltas. Faster R-CNN makes its own regions: the RPN on the
+    shared maps, the proposal layer (which also samples the training RoIs among the
+    proposals and the ground-truth boxes, its second input), then RoI pooling of the
+    shared maps (a side arrow)."""
     spec = plan.spec
     detector = spec.detector
     n_regions, n_classes = detector.n_regions, spec.n_classes
     channels = spec.input_shape[2]
+    faster = spec.architecture == "faster_rcnn"
     nodes = [
         Node("input", ["images", _shape_text(tuple(spec.input_shape))], "io"),
-        Node("boxes", ["boxes", f"{n_regions}x4"], "io"),
+        Node("gt", ["gt_boxes, gt_labels", "Gx4, G"], "io")
+        if faster
+        else Node("boxes", ["boxes", f"{n_regions}x4"], "io"),
     ]
     edges: list[tuple[str, str, str]] = []
     pixels = "input"
@@ -114,15 +121,24 @@ def _detector_graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]
         nodes.append(Node(stage.name, label))
         edges.append((previous, stage.name, ""))
         previous = stage.name
+    maps = [stage for stage in plan.stages if stage.kind not in ("classifier", "rpn")][-1]
+    if faster:
+        rpn = detector.rpn
+        shape = f"{n_regions}x4 (test: {rpn.test_post_nms}x4)"
+        nodes.append(Node("proposals", ["proposals: decode, clip, NMS, sample RoIs", shape]))
+        edges += [(previous, "proposals", ""), ("gt", "proposals", "")]
+        previous = "proposals"
     if not rcnn:
         side = detector.pool_size
-        maps = [stage for stage in plan.stages if stage.kind != "classifier"][-1]
         shape = f"{n_regions}x{side}x{side}x{maps.output_shape[-1]}"
         nodes.append(Node("roi_pool", ["roi_pool: RoI max pool", shape]))
-        edges += [(previous, "roi_pool", ""), ("boxes", "roi_pool", "")]
+        if faster:  # the proposals pick the regions, from the shared maps
+            edges += [(previous, "roi_pool", ""), (maps.name, "roi_pool", "shared maps")]
+        else:
+            edges += [(previous, "roi_pool", ""), ("boxes", "roi_pool", "")]
         previous = "roi_pool"
     units = spec.classifier.dense_units
-    width = units[-1] if units else plan.stages[-2].output_shape[-1]
+    width = units[-1] if units else maps.output_shape[-1]
     n_scores = n_classes if rcnn else n_classes + 1
     score_params, box_params = (width + 1) * n_scores, (width + 1) * 4 * n_classes
     if head is not None:

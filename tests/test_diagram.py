@@ -134,6 +134,8 @@ def test_every_preset_draws_a_connected_graph(preset, capsys):
         assert chain == ["input", "crop", *stages[:-1], "fc"]
     elif plan.spec.architecture == "fast_rcnn":  # RoI pooling after it
         assert chain == ["input", *stages[:-1], "roi_pool", "fc"]
+    elif plan.spec.architecture == "faster_rcnn":  # the RPN and its proposals, then the same
+        assert chain == ["input", *stages[:-1], "proposals", "roi_pool", "fc"]
     else:
         assert chain == ["input", *pre_stem, *stages, *(heads if len(heads) == 1 else [])]
     assert total_params(nodes) == plan.total_params
@@ -168,6 +170,18 @@ def test_detectors_draw_boxes_regions_and_two_heads(capsys):
     assert ("input", "crop", None) in edges and ("boxes", "crop", None) in edges
     assert nodes["crop"] == ["crop: warp each region", "128x227x227x3"]
     assert nodes["head_scores"] == ["svm: linear SVMs", "128x20, 81,940 params"]
+
+
+def test_faster_rcnn_draws_the_rpn_and_its_proposals(capsys):
+    nodes, edges = parse(mermaid("faster_rcnn", capsys))
+    assert nodes["gt"] == ["gt_boxes, gt_labels", "Gx4, G"]
+    assert nodes["rpn"] == ["rpn: 9 anchors per cell", "16650, 2,382,893 params"]  # 37x50x9
+    assert ("block5", "rpn", None) in edges and ("gt", "proposals", None) in edges
+    assert ("block5", "roi_pool", "shared maps") in edges
+    assert nodes["proposals"][1] == "128x4 (test: 300x4)"
+    assert nodes["roi_pool"] == ["roi_pool: RoI max pool", "128x7x7x512"]
+    assert [t for s, t, _ in edges if s == "fc"] == ["head_scores", "head_boxes"]
+    assert nodes["head_scores"] == ["cls_score: softmax", "128x21, 86,037 params"]
 
 
 def test_the_pre_stem_is_a_stage_before_the_stem(capsys):
