@@ -479,8 +479,9 @@ def roi_targets(
 
     sample_regions in fixed shapes: the proposals and the boxes themselves are the
     candidates; at most fg_fraction foreground (IoU >= fg_iou), then background
-    (bg_iou <= IoU < fg_iou), then any other real candidate if short; picks are random
-    among equals."""
+    (bg_iou <= IoU < fg_iou), then any other real candidate if short (an unpicked
+    foreground one keeps its class), then padding (empty boxes, labelled background);
+    picks are random among equals."""
     gt_valid = gt_labels > 0
     candidates = ops.concatenate([proposals, gt_boxes], axis=1)
     real = ops.concatenate([valid, gt_valid], axis=1)  # (N, P + G)
