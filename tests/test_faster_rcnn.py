@@ -487,3 +487,12 @@ def test_the_emitted_file_trains_on_the_torch_backend(tmp_path):
     pytest.importorskip("torch")
     first, last, mean_ap = train_in_child("oop", 2, "torch", tmp_path)
     assert math.isfinite(first) and math.isfinite(last) and 0.0 <= mean_ap <= 1.0
+
+
+@pytest.mark.slow
+def test_the_emitted_file_trains_under_jit_on_the_jax_backend(tmp_path):
+    """JAX compiles the whole step (proposals, NMS's fori_loop, sampling) with jit. JAX is
+    not in the test extra: skipped unless it is installed."""
+    pytest.importorskip("jax")
+    first, last, mean_ap = train_in_child("procedural", 2, "jax", tmp_path)
+    assert math.isfinite(first) and math.isfinite(last) and 0.0 <= mean_ap <= 1.0
