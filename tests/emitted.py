@@ -125,11 +125,14 @@ LAYER_BASES = ["layers.Layer"]
 LAYER_DECORATORS = ["keras.saving.register_keras_serializable(package='modelgen')"]
 
 
-def _is_layer_class(node: ast.AST) -> bool:
+def _is_layer_class(node: ast.AST, earlier: set[str] | None = None) -> bool:
+    """A registered layer class: based on layers.Layer, or on one of the layer classes
+    defined before it in the same body (earlier; Faster R-CNN's layers share a base)."""
+    bases = [ast.unparse(base) for base in getattr(node, "bases", [])]
     return (
         isinstance(node, ast.ClassDef)
         and node.name in TEMPLATE_NAMES
-        and [ast.unparse(base) for base in node.bases] == LAYER_BASES
+        and (bases == LAYER_BASES or (len(bases) == 1 and bases[0] in (earlier or set())))
         and not node.keywords
         and [ast.unparse(d) for d in node.decorator_list] == LAYER_DECORATORS
     )
@@ -156,6 +159,7 @@ def check_top_level(tree: ast.Module, style: str, class_name: str) -> None:
     if not body or not _docstring(body[0]):
         _fail("the file does not start with its docstring")
     kinds = []
+    layer_classes: set[str] = set()
     for node in body[1:]:
         if isinstance(node, ast.Import):
             if [(a.name, a.asname) for a in node.names] != [("keras", None)]:
@@ -184,8 +188,9 @@ def check_top_level(tree: ast.Module, style: str, class_name: str) -> None:
                 _fail(f"module-level def {node.name} in an oop file", node)
             _check_function(node, ())
             kinds.append("def")
-        elif _is_layer_class(node) and style == "procedural":
+        elif _is_layer_class(node, layer_classes) and style == "procedural":
             _check_layer_class(node)
+            layer_classes.add(node.name)
             kinds.append("def")
         elif isinstance(node, ast.ClassDef):
             if style != "oop" or node.name != class_name:
@@ -212,14 +217,16 @@ def _check_class_body(node: ast.ClassDef) -> None:
     body = node.body
     if not body or not _docstring(body[0]):
         _fail(f"class {node.name} has no docstring", node)
+    layer_classes: set[str] = set()
     for item in body[1:]:
         if isinstance(item, ast.Assign):
             if [ast.unparse(t) for t in item.targets] != ["metaparameters"]:
                 _fail("class-level assignment other than metaparameters", item)
             if not _is_literal(item.value):
                 _fail("metaparameters is not a literal", item)
-        elif _is_layer_class(item):
+        elif _is_layer_class(item, layer_classes):
             _check_layer_class(item)
+            layer_classes.add(item.name)
         else:
             _check_function(item, ("staticmethod",))
 
