@@ -887,9 +887,10 @@ class Detections(_Model):
 
 
 class Detector(_Model):
-    """A region-based detector's settings (architecture rcnn or fast_rcnn). The backbone is
-    the spec's stem + learner; the classifier section (kind flatten) gives the region head's
-    dense layers (fc1, fc2: 4096 each for VGG16). Boxes are (x1, y1, x2, y2) in pixels.
+    """A region-based detector's settings (architecture rcnn, fast_rcnn or faster_rcnn).
+    The backbone is the spec's stem + learner; the classifier section (kind flatten) gives
+    the region head's dense layers (fc1, fc2: 4096 each for VGG16). Boxes are (x1, y1, x2,
+    y2) in pixels.
 
     n_regions: regions per image the built model takes (R-CNN's mini-batch of 128; Fast
     R-CNN's R / N = 64). rcnn: crop_size, the side every region is warped to (227 in the
@@ -897,7 +898,9 @@ class Detector(_Model):
     drop_last_pool (VGG: RoI pooling replaces the last max pool, so it reads conv5_3 at
     stride 16). Region sampling for training: fg_fraction of the regions are foreground
     (IoU >= fg_iou with a ground-truth box), the rest background (bg_iou <= IoU < fg_iou);
-    box_std scales the regression targets (dx, dy, dw, dh).
+    box_std scales the regression targets (dx, dy, dw, dh). faster_rcnn: pool_size and
+    drop_last_pool as fast_rcnn, n_regions the RoIs sampled per image inside its training
+    model (128 in the paper), and its own rpn and detections sections.
     """
 
     n_regions: Annotated[StrictInt, Field(ge=1, le=4096)] = 64
@@ -935,8 +938,8 @@ class Spec(_Model):
     reference: Annotated[str, Field(max_length=200)] = ""
     input_shape: tuple[Side, Side, Annotated[StrictInt, Field(ge=1, le=4096)]]
     # Which macro-architecture: classifier (stem -> learner -> classifier), siamese (one twin
-    # applied to two inputs), autoencoder (encoder -> decoder), rcnn and fast_rcnn
-    # (region-based detectors).
+    # applied to two inputs), autoencoder (encoder -> decoder), rcnn, fast_rcnn and
+    # faster_rcnn (region-based detectors).
     architecture: Literal[
         "classifier", "siamese", "autoencoder", "rcnn", "fast_rcnn", "faster_rcnn"
     ] = "classifier"
