@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT, golden_module, plan
 
 from generator.cli import main
-from generator.pipeline import generate
+from generator.pipeline import generate, plan_for
 
 FASTER = golden_module("faster_rcnn", "procedural")
 FASTER_OOP = golden_module("faster_rcnn", "oop").FasterRCNN
@@ -385,6 +385,38 @@ def test_builder_refuses_bad_arguments():
     ):
         with pytest.raises(ValueError, match=message):
             FASTER.build_model(**{**tiny_kwargs(), **kwargs})
+
+
+PRE_STEM = "pre_stem={contrast: 0.3, normalization: {mean: [120, 110, 100], std: [60, 60, 60]}}"
+
+
+@pytest.mark.parametrize("style", ["procedural", "oop"])
+def test_the_pre_stem_sits_in_the_rpn_model(style, tmp_path):
+    """A photometric pre-stem (main's detectors take one): counted by the plan, inside
+    the shared "rpn" model, and include_pre_stem=False is the same network on
+    preprocessed images (the detector's outputs agree)."""
+    spec = tmp_path / "tiny_faster_rcnn.yaml"
+    spec.write_text(TINY)
+    namespace: dict = {"__name__": f"pre_stem_{style}"}
+    exec(compile(generate(str(spec), style, [PRE_STEM]), "tiny.py", "exec"), namespace)
+    if style == "procedural":
+        build, api = namespace["build_model"], namespace
+        model, network = build(), build(include_pre_stem=False)
+    else:
+        api = namespace["TinyFasterRcnn"]
+        model, network = api().model, api(include_pre_stem=False).model
+        api = {"build_detector": api.build_detector}
+    assert model.count_params() == plan_for(str(spec), [PRE_STEM]).total_params
+    assert model.get_layer("rpn").get_layer("pre_stem_normalization") is not None
+    names = [layer.name for layer in network.get_layer("rpn").layers]
+    assert not [name for name in names if name.startswith("pre_stem_")]
+    network.set_weights(model.get_weights())  # the pre-stem's mean and variance are constants
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    mean, std = np.array([120, 110, 100], "float32"), np.array([60, 60, 60], "float32")
+    raw = [array(part) for part in api["build_detector"](model)(images, training=False)]
+    alone = api["build_detector"](network)((images - mean) / std, training=False)
+    for a, b in zip(raw, alone, strict=True):
+        np.testing.assert_allclose(a, array(b), atol=1e-4)
 
 
 # --------------------------------------------------------------------------- training
