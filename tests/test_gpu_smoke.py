@@ -18,9 +18,10 @@ def test_gpu_smoke_runs_on_cpu_at_tiny_sizes(tmp_path):
     # auxiliary outputs (and needs a bigger input than asked for); multitask_resnet returns
     # a dict of heads (no n_classes), augmented_resnet takes any size (its pre-stem
     # resizes), conv_autoencoder has no classes at all, fast_rcnn takes [images, boxes] and
-    # trains through its own helpers (8 regions at a tiny run).
+    # trains through its own helpers (8 regions at a tiny run), faster_rcnn takes images
+    # and padded ground truth and returns its four losses, siamese_omniglot takes pairs.
     presets = "resnet50,resnext50_32x4d,inception_v1,multitask_resnet,augmented_resnet"
-    presets += ",conv_autoencoder,fast_rcnn"
+    presets += ",conv_autoencoder,fast_rcnn,faster_rcnn,siamese_omniglot"
     env = {**os.environ, "KERAS_BACKEND": "torch", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--presets", presets, "--input-size", "32"]
@@ -44,15 +45,20 @@ def test_gpu_smoke_runs_on_cpu_at_tiny_sizes(tmp_path):
         "augmented_resnet",
         "conv_autoencoder",
         "fast_rcnn",
+        "faster_rcnn",
         "inception_v1",
         "multitask_resnet",
         "resnet50",
         "resnext50_32x4d",
         "resnext50_32x4d (split)",
+        "siamese_omniglot",
     ]
     assert rows["multitask_resnet"][2] == "703,472"  # its own heads (10 + 6), not 10 classes
     assert rows["augmented_resnet"][1] == "32x32x3"
     assert rows["fast_rcnn"][1] == "32x32x3" and rows["fast_rcnn"][2] == "40,097,651"
+    # VGG16's convolutions + the RPN + the 7x7x512 -> 4096 -> 4096 head, 10 classes
+    assert rows["faster_rcnn"][2] == "136,852,384"
+    assert rows["siamese_omniglot"][1] == "75x75x1"  # its four convolutions need 75
     assert rows["resnet50"][1] == "32x32x3"
     assert rows["inception_v1"][1] == "75x75x3"  # 32 and 64 collapse its auxiliary heads
     assert rows["resnet50"][4].startswith("ResNet50 (")
