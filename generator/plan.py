@@ -999,6 +999,9 @@ def plan_fast_rcnn(spec: Spec, c: Counter) -> Plan:
     shape = plan_backbone(plan, c)
     if detector.drop_last_pool:  # the vgg group's 2x2/2 max pool is not built
         shape = c.pool_input
+        last = plan.stages[-1]  # the last vgg group: it leaves its conv maps, unpooled
+        last.output_shape = tuple(shape)
+        last.detail += ", no max pool"
     plan.feature_stride = feature_stride(spec, detector.drop_last_pool)
     pool = detector.pool_size
     plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1)

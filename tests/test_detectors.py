@@ -254,6 +254,51 @@ def test_fast_rcnn_reads_conv5_at_stride_16():
     assert keep.feature_stride == 32
 
 
+@pytest.mark.parametrize(
+    "preset, sets",
+    [
+        ("fast_rcnn", []),  # the preset: drop_last_pool, stride-16 maps
+        ("fast_rcnn", ["detector.drop_last_pool=false"]),  # the last pool kept: stride 32
+        ("rcnn", []),  # the backbone runs on the 227x227 warps, whatever the image size
+    ],
+)
+def test_plan_stage_shapes_are_the_built_maps(preset, sets, tmp_path):
+    """Each backbone stage of the plan (what `modelgen diagram` draws) has the shape of the
+    maps Keras builds for it, the output of the last layer named after the group: Fast
+    R-CNN's last VGG group keeps its 37x37 maps at 600x600 (its max pool dropped)."""
+    from generator.harness import load_module
+
+    small = [f"input_shape=[{SIDE}, {SIDE}, 3]", "classifier.dense_units=[16]", *sets]
+    meta = {"dense_units": [16]}
+    if preset == "fast_rcnn":
+        small.append("detector.pool_size=2")
+        meta["pool_size"] = 2
+    path = tmp_path / f"{preset}.py"
+    path.write_text(generate(preset, "procedural", sets), encoding="utf-8")
+    model = load_module(path).build_model(
+        input_shape=(SIDE, SIDE, 3), n_regions=2, metaparameters=meta
+    )
+    groups = [stage for stage in plan_for(preset, small).stages if stage.kind == "group"]
+    assert [stage.name for stage in groups] == [f"block{i}" for i in range(1, 6)]
+    for stage in groups:
+        built = [layer for layer in model.layers if layer.name.startswith(f"{stage.name}_")]
+        assert built, stage.name
+        shape = tuple(built[-1].output.shape[-3:])
+        assert shape == stage.output_shape, (stage.name, shape, stage.output_shape)
+    full = {stage.name: stage for stage in plan_for(preset, sets).stages}
+    if preset == "rcnn":
+        assert full["block5"].output_shape == (7, 7, 512)  # 227 -> 113 -> 56 -> 28 -> 14 -> 7
+    elif not sets:  # stride 16 at 600x600: 37x37, like block4
+        assert full["block5"].output_shape == full["block4"].output_shape == (37, 37, 512)
+        assert full["block5"].detail == "vgg x3, no max pool"
+    else:
+        assert full["block5"].output_shape == (18, 18, 512)
+        assert full["block5"].detail == "vgg x3"
+
+
+SIDE = 128  # a small image for the shape check above: 8x8 maps at stride 16
+
+
 def run_cli(argv, capsys):
     code = main(argv)
     return code, capsys.readouterr().err.strip().splitlines()

@@ -163,12 +163,18 @@ def test_detectors_draw_boxes_regions_and_two_heads(capsys):
     assert nodes["boxes"] == ["boxes", "64x4"]
     assert ("boxes", "roi_pool", None) in edges and ("block5", "roi_pool", None) in edges
     assert nodes["roi_pool"] == ["roi_pool: RoI max pool", "64x7x7x512"]
+    # drop_last_pool: block5 keeps block4's stride-16 maps (600 / 16 = 37), no max pool.
+    assert nodes["block4"] == ["block4: vgg x3", "37x37x512, 5,899,776 params"]
+    assert nodes["block5"] == ["block5: vgg x3, no max pool", "37x37x512, 7,079,424 params"]
+    nodes, _ = parse(mermaid("fast_rcnn", capsys, "--set", "detector.drop_last_pool=false"))
+    assert nodes["block5"] == ["block5: vgg x3", "18x18x512, 7,079,424 params"]
     assert [t for s, t, _ in edges if s == "fc"] == ["head_scores", "head_boxes"]
     assert nodes["head_scores"] == ["cls_score: softmax", "64x21, 86,037 params"]  # 4097 x 21
     assert nodes["head_boxes"] == ["bbox_pred: box deltas", "64x80, 327,760 params"]
     nodes, edges = parse(mermaid("rcnn", capsys))
     assert ("input", "crop", None) in edges and ("boxes", "crop", None) in edges
     assert nodes["crop"] == ["crop: warp each region", "128x227x227x3"]
+    assert nodes["block5"] == ["block5: vgg x3", "7x7x512, 7,079,424 params"]  # per warp
     assert nodes["head_scores"] == ["svm: linear SVMs", "128x20, 81,940 params"]
 
 
