@@ -1,10 +1,11 @@
 """Child process of test_backends.py: builds golden files under another Keras backend.
 
-Run as `KERAS_BACKEND=torch python tests/backend_child.py JOBS.json`. For each job it
-imports the golden file, builds the model, loads the weights the tensorflow side saved,
-runs the saved input through it and prints one JSON line: the backend, the parameter
-count and the largest difference from the tensorflow outputs. A model that returns a dict
-of outputs (classifier.heads) is compared head by head, in the job's `output_names` order.
+Run as `KERAS_BACKEND=torch python tests/backend_child.py JOBS.json` (or jax). For each
+job it imports the golden file, builds the model, loads the weights the tensorflow side
+saved, predicts on the saved input (Keras' predict: jit-compiled on jax, as a user's
+predict would run) and prints one JSON line: the backend, the parameter count and the
+largest difference from the tensorflow outputs. A model that returns a dict of outputs
+(classifier.heads) is compared head by head, in the job's `output_names` order.
 """
 
 import json
@@ -20,6 +21,23 @@ sys.path.insert(0, str(ROOT))
 from generator.harness import build_from_module, load_module  # noqa: E402
 
 
+def skip_random_initial_values() -> None:
+    """On jax, every random initializer compiles an XLA program per weight shape (about
+    0.4 s each on a CPU, most of a build); the weights are loaded right after building, so
+    here they start at zeros. Test-only: it patches Keras' jax random module."""
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+    from keras.src.backend.jax import random as jax_random
+
+    def zeros(shape, *args, dtype=None, seed=None, **kwargs):
+        dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+        return jax.device_put(np.zeros(shape, dtype=dtype))
+
+    for name in ("uniform", "normal", "truncated_normal"):
+        setattr(jax_random, name, zeros)
+
+
 def count(data, prefix: str) -> int:
     return sum(1 for name in data.files if name.startswith(prefix))
 
@@ -29,8 +47,8 @@ def run(job: dict) -> dict:
     model.load_weights(job["weights"])
     data = np.load(job["data"])
     # x0 (x1: a Siamese pair's second image, a detector's boxes), then y0, y1 ... per output.
-    xs = [keras.ops.convert_to_tensor(data[f"x{i}"]) for i in range(count(data, "x"))]
-    result = model(xs[0] if len(xs) == 1 else xs, training=False)
+    xs = [data[f"x{i}"] for i in range(count(data, "x"))]
+    result = model.predict_on_batch(xs[0] if len(xs) == 1 else xs)
     if isinstance(result, dict):
         names = job.get("output_names")
         if names is None or sorted(names) != sorted(result):
@@ -53,6 +71,7 @@ def run(job: dict) -> dict:
 
 
 def main(path: str) -> None:
+    skip_random_initial_values()
     for job in json.loads(Path(path).read_text(encoding="utf-8")):
         try:
             report = run(job)

@@ -1,19 +1,23 @@
-"""The emitted files are plain Keras 3: every golden model builds on the torch backend
-(the CPU build of PyTorch) with the tensorflow parameter count and, given the same
-weights, the same outputs.
+"""The emitted files are plain Keras 3: every golden model, in both styles, builds on the
+torch backend (the CPU build of PyTorch) and on the jax backend (jax[cpu]) with the
+tensorflow parameter count and, given the same weights, the same outputs (1e-4).
 
-The procedural files are compared here; the oop files build the same network (same layers,
-configs and outputs: test_models.test_styles_build_the_same_network), and test_verify.py
-builds and trains both styles of every preset on torch.
+The parity check needs the architecture, not the full size: each model is built at its
+small test input with shallow metaparameters (shallow(): at most two blocks or layers per
+group, Inception's groups up to their last auxiliary tap, fc and embedding layers of at
+most 64 units), so every block template and every shortcut kind is still built and
+compared, at a fraction of the cost.
 
-KERAS_BACKEND is fixed when keras is first imported, so the torch side runs in one child
-process (tests/backend_child.py) for every golden file; weights travel as .weights.h5
-files written here, on the tensorflow backend. A multi-output classifier (classifier.heads)
-returns a dict: each head is compared, by name, on its probabilities (the heads take no
-classifier_activation); a pre-stem that resizes takes inputs of any size, fed here a larger,
-non-square batch that it resizes to the small input.
+KERAS_BACKEND is fixed when keras is first imported, so each other backend runs in one
+child process (tests/backend_child.py) for every golden file; the two children run side by
+side. Weights travel as .weights.h5 files written here, on the tensorflow backend. A
+multi-output classifier (classifier.heads) returns a dict: each head is compared, by name,
+on its probabilities (the heads take no classifier_activation); a pre-stem that resizes
+takes inputs of any size, fed here a larger, non-square batch that it resizes to the small
+input.
 """
 
+import copy
 import json
 import os
 import subprocess
@@ -25,9 +29,11 @@ import numpy as np
 import pytest
 from conftest import (
     PRESETS,
+    STYLES,
     architecture,
     as_outputs,
     build,
+    default_metaparameters,
     golden_path,
     plan,
     sample_inputs,
@@ -45,34 +51,93 @@ def child_env(backend: str) -> dict:
     return {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1"}
 
 
-def run_backend_child(backend: str, jobs: list[dict], folder: Path) -> dict[str, dict]:
-    config = folder / f"{backend}_jobs.json"
+def run_backend_children(backends, jobs: list[dict], folder: Path) -> dict[str, dict]:
+    """Run backend_child.py once per backend, side by side, on the same jobs:
+    {backend: {label: report}}."""
+    config = folder / "jobs.json"
     config.write_text(json.dumps(jobs), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "backend_child.py"), str(config)],
-        env=child_env(backend),
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    reports = [
-        json.loads(line[len("RESULT ") :])
-        for line in proc.stdout.splitlines()
-        if line.startswith("RESULT ")
-    ]
-    return {report["label"]: report for report in reports}
+    procs = {
+        backend: subprocess.Popen(
+            [sys.executable, str(HERE / "backend_child.py"), str(config)],
+            env=child_env(backend),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for backend in backends
+    }
+    results = {}
+    for backend, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=1200)
+        except subprocess.TimeoutExpired:
+            for other in procs.values():
+                other.kill()
+            raise
+        assert proc.returncode == 0, f"{backend}: {stderr[-3000:]}"
+        reports = [
+            json.loads(line[len("RESULT ") :])
+            for line in stdout.splitlines()
+            if line.startswith("RESULT ")
+        ]
+        results[backend] = {report["label"]: report for report in reports}
+    return results
+
+
+MAX_DEPTH = 2  # blocks (or layers) per group: a group's first block and one after it
+MAX_UNITS = 64  # fc and embedding layers
+
+
+def shallow(metaparameters: dict) -> dict:
+    """The preset's metaparameters, shallower: at most MAX_DEPTH blocks or layers per group
+    (Inception's groups keep their blocks up to the last auxiliary tap) and dense layers of
+    at most MAX_UNITS units. Widths, strides and the kinds of block are kept."""
+    meta = copy.deepcopy(metaparameters)
+    for group in meta.get("groups", []):
+        for key in ("n_blocks", "n_layers"):
+            if isinstance(group.get(key), int):
+                group[key] = min(group[key], MAX_DEPTH)
+        if isinstance(group.get("blocks"), list):
+            keep = max(MAX_DEPTH, max(group.get("aux_after") or [-1]) + 1)
+            group["blocks"] = group["blocks"][:keep]
+    if "dense_units" in meta:
+        meta["dense_units"] = [min(units, MAX_UNITS) for units in meta["dense_units"]]
+    if "embedding_units" in meta:
+        meta["embedding_units"] = min(meta["embedding_units"], MAX_UNITS)
+    return meta
+
+
+def test_shallow_keeps_the_kinds_and_cuts_the_depth():
+    resnet = shallow(default_metaparameters("resnet152", "procedural"))
+    assert [g["n_blocks"] for g in resnet["groups"]] == [2, 2, 2, 2]
+    assert default_metaparameters("resnet152", "procedural")["groups"][2]["n_blocks"] == 36
+    vgg = shallow(default_metaparameters("vgg19", "oop"))
+    assert [g["n_layers"] for g in vgg["groups"]] == [2, 2, 2, 2, 2]
+    assert vgg["dense_units"] == [64, 64]
+    inception = shallow(default_metaparameters("inception_v1", "procedural"))
+    assert [len(g["blocks"]) for g in inception["groups"]] == [2, 5, 2]  # taps after 1, 4
+    assert shallow({"filters": [64, 32, 32]}) == {"filters": [64, 32, 32]}
+
+
+BACKENDS = ("torch", "jax")
 
 
 @pytest.mark.slow
-def test_every_golden_model_matches_on_torch(tmp_path):
+def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
+    """Both styles of every golden model, shallow (see shallow()), on torch and on jax in
+    the children, against the procedural model on tensorflow here: the same parameter
+    count and, with its weights, the same outputs. The oop file loads the procedural
+    file's weights (the two styles build the same layers, test_models checks it on
+    tensorflow), so one tensorflow model per preset serves both."""
     jobs, expected = [], {}
     for preset in PRESETS:
         shape = small_input(preset)
         kwargs = small_kwargs(preset, SMALL_CLASSES)
         if architecture(preset) == "classifier" and not plan(preset).heads:
             kwargs["classifier_activation"] = None  # compare logits
-        model = build(preset, "procedural", **kwargs)  # both styles build this network
+        meta = shallow(default_metaparameters(preset, "procedural"))
+        meta.update(kwargs.pop("metaparameters", {}))  # a detector's small region head
+        model = build(preset, "procedural", metaparameters=meta, **kwargs)
         weights = tmp_path / f"{preset}.weights.h5"
         model.save_weights(weights)
         if None in model.inputs[0].shape[1:3]:  # a pre-stem that resizes: any size in
@@ -80,38 +145,48 @@ def test_every_golden_model_matches_on_torch(tmp_path):
         x = sample_inputs(preset, shape)
         result = model(x, training=False)
         outputs = as_outputs(result)
-        ys = {f"y{index}": keras.ops.convert_to_numpy(y) for index, y in enumerate(outputs)}
+        ys = {f"y{i}": keras.ops.convert_to_numpy(y) for i, y in enumerate(outputs)}
         assert all(np.all(np.isfinite(y)) for y in ys.values()), preset
         data = tmp_path / f"{preset}.npz"
-        xs = {f"x{index}": a for index, a in enumerate(x if isinstance(x, list) else [x])}
+        xs = {f"x{i}": a for i, a in enumerate(x if isinstance(x, list) else [x])}
         np.savez(data, **xs, **ys)
-        label = f"{preset} (procedural)"
-        expected[label] = (model.count_params(), len(outputs))
-        jobs.append(
-            {
-                "label": label,
-                "path": str(golden_path(preset, "procedural")),
-                "build": kwargs,
-                "weights": str(weights),
-                "data": str(data),
-                "output_names": list(result) if isinstance(result, dict) else None,
-            }
-        )
+        # build_model(metaparameters=...) or Class(**metaparameters)
+        args = {"procedural": {**kwargs, "metaparameters": meta}, "oop": {**kwargs, **meta}}
+        for style in STYLES:
+            label = f"{preset} ({style})"
+            expected[label] = (model.count_params(), len(outputs))
+            jobs.append(
+                {
+                    "label": label,
+                    "path": str(golden_path(preset, style)),
+                    "build": args[style],
+                    "weights": str(weights),
+                    "data": str(data),
+                    "output_names": list(result) if isinstance(result, dict) else None,
+                }
+            )
         keras.backend.clear_session()
 
-    reports = run_backend_child("torch", jobs, tmp_path)
-    assert sorted(reports) == sorted(expected), "the child did not report every golden file"
+    results = run_backend_children(BACKENDS, jobs, tmp_path)
     failures = []
-    for label, (params, n_outputs) in expected.items():
-        report = reports[label]
-        if "error" in report:
-            failures.append(f"{label}: {report['error']}")
-            continue
-        assert report["backend"] == "torch"
-        if report["params"] != params:
-            failures.append(f"{label}: {report['params']:,} params on torch, {params:,} on tf")
-        if report["n_outputs"] != n_outputs:
-            failures.append(f"{label}: {report['n_outputs']} outputs, {n_outputs} on tf")
-        if not report["diff"] <= TOLERANCE:
-            failures.append(f"{label}: outputs differ by {report['diff']:.3g} (relative)")
+    for backend in BACKENDS:
+        reports = results[backend]
+        assert sorted(reports) == sorted(expected), f"{backend}: not every golden file reported"
+        for label, (params, n_outputs) in expected.items():
+            report = reports[label]
+            if "error" in report:
+                failures.append(f"{label} on {backend}: {report['error']}")
+                continue
+            assert report["backend"] == backend
+            if report["params"] != params:
+                failures.append(
+                    f"{label}: {report['params']:,} params on {backend}, {params:,} on tf"
+                )
+            if report["n_outputs"] != n_outputs:
+                failures.append(
+                    f"{label}: {report['n_outputs']} outputs on {backend}, {n_outputs} on tf"
+                )
+            if not report["diff"] <= TOLERANCE:
+                failures.append(f"{label}: outputs differ by {report['diff']:.3g} on {backend}")
+    assert len(expected) == 2 * len(PRESETS)
     assert not failures, "\n".join(failures)
