@@ -82,36 +82,77 @@ DETECTOR_SETS = {
 }
 
 
-@pytest.mark.slow
-def test_verify_every_preset_in_both_styles():
-    """All presets, both styles, at their small test inputs: one child per input size (and
-    per detector, with its own --set), on the torch backend (eager: no graph to compile per
-    model, so the cheapest in CI)."""
+# One preset of each kind of task and output layout verify handles: test_models builds
+# and trains every preset in both styles, test_every_preset_has_a_task checks every
+# preset's task above, so verify itself runs on these (test_verify_covers_every_kind).
+VERIFY_SET = {
+    "squeezenet1_1": "a classifier: one softmax output",
+    "inception_v1": "a classifier with auxiliary outputs (three losses)",
+    "augmented_resnet": "a pre-stem that resizes and rescales raw pixels",
+    "multitask_resnet": "named softmax heads with loss weights",
+    "multilabel_vgg": "a sigmoid (multi-label) head",
+    "siamese_omniglot": "image pairs, P(same class)",
+    "conv_autoencoder": "reconstruction",
+    "rcnn": "a detector: warped regions, SVM scores, box deltas",
+    "fast_rcnn": "a detector: RoI pooling, softmax scores, box deltas",
+}
+# On jax (eager builds compile every random initializer, so fewer): one of each task kind.
+JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
+
+
+def test_verify_covers_every_kind():
+    kinds = {task_for_plan(plan(preset))["kind"] for preset in VERIFY_SET}
+    assert kinds == set(TASKS) - {"auto"}  # auto: an emitted file (the broken fixtures)
+    assert {task_for_plan(plan(preset))["kind"] for preset in JAX_SET} == kinds
+    assert {architecture(p) for p in VERIFY_SET} == {architecture(p) for p in PRESETS}
+    assert set(JAX_SET) <= set(VERIFY_SET)
+
+
+def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
+    """Run `modelgen verify` on the presets at their small test inputs, one child per input
+    size (and per detector, with its own --set), and check each report: the count Keras
+    built is the static plan's at that size, the losses are finite."""
     assert sorted(DETECTOR_SETS) == sorted(p for p in PRESETS if architecture(p) in DETECTORS)
     by_side = defaultdict(list)
-    for preset in PRESETS:
+    for preset in presets:
         key = preset if preset in DETECTOR_SETS else ""
         by_side[(small_input(preset)[0], key)].append(preset)
-    for (side, key), presets in sorted(by_side.items()):
+    for (side, key), group in sorted(by_side.items()):
         overrides = DETECTOR_SETS.get(key, [])
-        styles = [arg for style in STYLES for arg in ("--style", style)]
+        style_args = [arg for style in styles for arg in ("--style", style)]
         sets = [arg for value in overrides for arg in ("--set", value)]
-        args = [*presets, *styles, *sets, "--input-size", str(side), "--steps", "2"]
-        proc = run_verify(*args, "--batch", "2", backend="torch")
+        args = [*group, *style_args, *sets, "--input-size", str(side), "--steps", str(steps)]
+        proc = run_verify(*args, "--batch", "2", backend=backend)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert f"verify: {2 * len(presets)} model(s) built, trained and passed" in proc.stdout
-        for preset in presets:
+        assert f"verify: {len(styles) * len(group)} model(s) built, trained and passed" in (
+            proc.stdout
+        )
+        for preset in group:
             small = plan_for(preset, [*overrides, f"input_shape={list(small_input(preset))}"])
-            for style in STYLES:
+            for style in styles:
                 label = re.escape(f"{preset} ({style}):")
                 report = re.search(label + r"\n(.*?)  ok: ", proc.stdout, re.S)
-                assert report, f"no report for {preset} ({style})"
+                assert report, f"no report for {preset} ({style}) on {backend}"
                 text = report.group(1)
                 # The count Keras built equals the static plan's at that size.
                 assert f"built: {small.total_params:,} parameters" in text, text
                 loss = re.search(r"loss (\S+) -> ([^,\s]+), median step (\S+) ms", text)
                 assert loss, text
                 assert all(float(value) < float("inf") for value in loss.groups())
+
+
+@pytest.mark.slow
+def test_verify_each_kind_in_both_styles_on_torch():
+    """VERIFY_SET, both styles, one step, on the torch backend (eager: no graph to compile
+    per model, so the cheapest in CI)."""
+    verify_presets(list(VERIFY_SET), STYLES, "torch")
+
+
+@pytest.mark.slow
+def test_verify_each_task_kind_on_jax():
+    """JAX_SET, procedural, one step, on the jax backend (jax[cpu]): the harness's jax
+    gradient check and the jit-compiled training step."""
+    verify_presets(JAX_SET, ["procedural"], "jax")
 
 
 @pytest.mark.slow
