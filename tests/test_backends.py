@@ -10,7 +10,9 @@ compared, at a fraction of the cost.
 
 KERAS_BACKEND is fixed when keras is first imported, so each other backend runs in one
 child process (tests/backend_child.py) for every golden file; the two children run side by
-side. Weights travel as .weights.h5 files written here, on the tensorflow backend. A
+side. Weights travel as .weights.h5 files written here by the procedural model on the
+tensorflow backend; the oop file loads the same weights (both styles build the same layers,
+by name: test_models.test_styles_build_the_same_network) and must give the same outputs. A
 multi-output classifier (classifier.heads) returns a dict: each head is compared, by name,
 on its probabilities (the heads take no classifier_activation); a pre-stem that resizes
 takes inputs of any size, fed here a larger, non-square batch that it resizes to the small
