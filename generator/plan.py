@@ -990,6 +990,15 @@ def plan_rcnn(spec: Spec, c: Counter) -> Plan:
     return plan
 
 
+def drop_last_pool(plan: Plan, c: Counter) -> Shape:
+    """detector.drop_last_pool: the last vgg group's 2x2/2 max pool is not built, so the
+    group (its stage, as the diagram draws it) leaves its conv maps, unpooled."""
+    last = plan.stages[-1]
+    last.output_shape = tuple(c.pool_input)
+    last.detail += ", no max pool"
+    return c.pool_input
+
+
 def plan_fast_rcnn(spec: Spec, c: Counter) -> Plan:
     """Fast R-CNN: backbone on the whole image (its last max pool dropped with
     drop_last_pool) -> RoI max pooling to pool_size x pool_size per region -> fc layers ->
@@ -997,11 +1006,8 @@ def plan_fast_rcnn(spec: Spec, c: Counter) -> Plan:
     plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
     detector = spec.detector
     shape = plan_backbone(plan, c)
-    if detector.drop_last_pool:  # the vgg group's 2x2/2 max pool is not built
-        shape = c.pool_input
-        last = plan.stages[-1]  # the last vgg group: it leaves its conv maps, unpooled
-        last.output_shape = tuple(shape)
-        last.detail += ", no max pool"
+    if detector.drop_last_pool:
+        shape = drop_last_pool(plan, c)
     plan.feature_stride = feature_stride(spec, detector.drop_last_pool)
     pool = detector.pool_size
     plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1)
@@ -1017,7 +1023,7 @@ def plan_faster_rcnn(spec: Spec, c: Counter) -> Plan:
     detector = spec.detector
     shape = plan_backbone(plan, c)
     if detector.drop_last_pool:
-        shape = c.pool_input
+        shape = drop_last_pool(plan, c)
     plan.feature_stride = feature_stride(spec, detector.drop_last_pool)
     rpn = detector.rpn
     k = len(rpn.anchor_scales) * len(rpn.anchor_ratios)

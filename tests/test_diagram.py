@@ -166,8 +166,11 @@ def test_detectors_draw_boxes_regions_and_two_heads(capsys):
     # drop_last_pool: block5 keeps block4's stride-16 maps (600 / 16 = 37), no max pool.
     assert nodes["block4"] == ["block4: vgg x3", "37x37x512, 5,899,776 params"]
     assert nodes["block5"] == ["block5: vgg x3, no max pool", "37x37x512, 7,079,424 params"]
-    nodes, _ = parse(mermaid("fast_rcnn", capsys, "--set", "detector.drop_last_pool=false"))
-    assert nodes["block5"] == ["block5: vgg x3", "18x18x512, 7,079,424 params"]
+    kept, _ = parse(mermaid("fast_rcnn", capsys, "--set", "detector.drop_last_pool=false"))
+    assert kept["block5"] == ["block5: vgg x3", "18x18x512, 7,079,424 params"]
+    faster, _ = parse(mermaid("faster_rcnn", capsys))  # its RPN reads the same stride-16 maps
+    assert faster["block5"] == ["block5: vgg x3, no max pool", "37x50x512, 7,079,424 params"]
+    assert faster["rpn"][1].startswith(f"{37 * 50 * 9},")
     assert [t for s, t, _ in edges if s == "fc"] == ["head_scores", "head_boxes"]
     assert nodes["head_scores"] == ["cls_score: softmax", "64x21, 86,037 params"]  # 4097 x 21
     assert nodes["head_boxes"] == ["bbox_pred: box deltas", "64x80, 327,760 params"]

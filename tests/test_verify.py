@@ -95,9 +95,17 @@ VERIFY_SET = {
     "conv_autoencoder": "reconstruction",
     "rcnn": "a detector: warped regions, SVM scores, box deltas",
     "fast_rcnn": "a detector: RoI pooling, softmax scores, box deltas",
+    "faster_rcnn": "a detector with an RPN: ground-truth inputs, four losses",
 }
 # On jax (eager builds compile every random initializer, so fewer): one of each task kind.
-JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
+JAX_SET = [
+    "squeezenet1_1",
+    "multitask_resnet",
+    "siamese_omniglot",
+    "conv_autoencoder",
+    "fast_rcnn",
+    "faster_rcnn",
+]
 
 
 def test_verify_covers_every_kind():
