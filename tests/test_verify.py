@@ -97,21 +97,15 @@ VERIFY_SET = {
     "fast_rcnn": "a detector: RoI pooling, softmax scores, box deltas",
     "faster_rcnn": "a detector with an RPN: ground-truth inputs, four losses",
 }
-# On jax (eager builds compile every random initializer, so fewer): one of each task kind.
-JAX_SET = [
-    "squeezenet1_1",
-    "multitask_resnet",
-    "siamese_omniglot",
-    "conv_autoencoder",
-    "fast_rcnn",
-    "faster_rcnn",
-]
+# On jax (a build compiles every random initializer, so fewer): one of each task kind but
+# faster_rcnn's, which test_faster_rcnn trains under jit on jax with the file's own helpers.
+JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
 
 
 def test_verify_covers_every_kind():
     kinds = {task_for_plan(plan(preset))["kind"] for preset in VERIFY_SET}
     assert kinds == set(TASKS) - {"auto"}  # auto: an emitted file (the broken fixtures)
-    assert {task_for_plan(plan(preset))["kind"] for preset in JAX_SET} == kinds
+    assert {task_for_plan(plan(preset))["kind"] for preset in JAX_SET} == kinds - {"faster_rcnn"}
     assert {architecture(p) for p in VERIFY_SET} == {architecture(p) for p in PRESETS}
     assert set(JAX_SET) <= set(VERIFY_SET)
 
