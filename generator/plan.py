@@ -999,17 +999,24 @@ def drop_last_pool(plan: Plan, c: Counter) -> Shape:
     return c.pool_input
 
 
+def plan_shared_maps(spec: Spec, c: Counter) -> tuple[Plan, tuple]:
+    """The backbone run once over the whole image (Fast and Faster R-CNN): its plan and
+    the shape of the maps the regions are pooled from (the last max pool dropped with
+    drop_last_pool), with the plan's feature_stride set."""
+    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    shape = plan_backbone(plan, c)
+    if spec.detector.drop_last_pool:
+        shape = drop_last_pool(plan, c)
+    plan.feature_stride = feature_stride(spec, spec.detector.drop_last_pool)
+    return plan, shape
+
+
 def plan_fast_rcnn(spec: Spec, c: Counter) -> Plan:
     """Fast R-CNN: backbone on the whole image (its last max pool dropped with
     drop_last_pool) -> RoI max pooling to pool_size x pool_size per region -> fc layers ->
     softmax over n_classes + 1 and 4 * n_classes box deltas."""
-    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
-    detector = spec.detector
-    shape = plan_backbone(plan, c)
-    if detector.drop_last_pool:
-        shape = drop_last_pool(plan, c)
-    plan.feature_stride = feature_stride(spec, detector.drop_last_pool)
-    pool = detector.pool_size
+    plan, shape = plan_shared_maps(spec, c)
+    pool = spec.detector.pool_size
     plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1)
     return plan
 
@@ -1019,12 +1026,8 @@ def plan_faster_rcnn(spec: Spec, c: Counter) -> Plan:
     -> the RPN (3x3 conv, then 1x1 convs to k objectness logits and 4k box deltas, k anchors
     per cell) -> proposals -> RoI max pooling -> fc layers -> softmax over n_classes + 1 and
     4 * n_classes box deltas (Fast R-CNN's head)."""
-    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    plan, shape = plan_shared_maps(spec, c)
     detector = spec.detector
-    shape = plan_backbone(plan, c)
-    if detector.drop_last_pool:
-        shape = drop_last_pool(plan, c)
-    plan.feature_stride = feature_stride(spec, detector.drop_last_pool)
     rpn = detector.rpn
     k = len(rpn.anchor_scales) * len(rpn.anchor_ratios)
     mark = (c.total, c.trainable)

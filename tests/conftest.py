@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.cli import main
 from generator.errors import SpecError
 from generator.pipeline import plan_for
 from generator.spec import preset_names
@@ -261,3 +262,9 @@ def _fresh_keras_session():
     if "keras" in sys.modules:
         heavy = time.perf_counter() - start > 0.5
         sys.modules["keras"].backend.clear_session(free_memory=heavy)
+
+
+def cli_errors(argv, capsys):
+    """Run the CLI in-process: its exit code and the lines it wrote to stderr."""
+    code = main(argv)
+    return code, capsys.readouterr().err.strip().splitlines()

@@ -17,9 +17,8 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, golden_module, plan, sample_inputs
+from conftest import ROOT, cli_errors, golden_module, plan, sample_inputs
 
-from generator.cli import main
 from generator.pipeline import generate, plan_for
 
 FAST = golden_module("fast_rcnn", "procedural")
@@ -299,11 +298,6 @@ def test_plan_stage_shapes_are_the_built_maps(preset, sets, tmp_path):
 SIDE = 128  # a small image for the shape check above: 8x8 maps at stride 16
 
 
-def run_cli(argv, capsys):
-    code = main(argv)
-    return code, capsys.readouterr().err.strip().splitlines()
-
-
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -334,19 +328,19 @@ def test_bad_detector_specs_are_one_line(overrides, message, capsys):
     argv = ["generate", "fast_rcnn", "--style", "oop"]
     for item in overrides:
         argv += ["--set", item]
-    code, lines = run_cli(argv, capsys)
+    code, lines = cli_errors(argv, capsys)
     assert code == 2
     assert len(lines) == 1 and message in lines[0], lines
 
 
 def test_a_classifier_spec_may_not_carry_a_detector_section(capsys):
-    code, lines = run_cli(["generate", "vgg16", "--set", "detector={n_regions: 4}"], capsys)
+    code, lines = cli_errors(["generate", "vgg16", "--set", "detector={n_regions: 4}"], capsys)
     assert code == 2 and len(lines) == 1
     assert "detector: does not apply to architecture 'classifier'" in lines[0], lines
 
 
 def test_a_detector_spec_needs_its_section(capsys):
-    code, lines = run_cli(["generate", "vgg16", "--set", "architecture=rcnn"], capsys)
+    code, lines = cli_errors(["generate", "vgg16", "--set", "architecture=rcnn"], capsys)
     assert code == 2 and len(lines) == 1
     assert "detector: required for architecture 'rcnn'" in lines[0], lines
 

@@ -18,9 +18,8 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, golden_module, plan
+from conftest import ROOT, cli_errors, golden_module, plan
 
-from generator.cli import main
 from generator.pipeline import generate, plan_for
 
 FASTER = golden_module("faster_rcnn", "procedural")
@@ -249,11 +248,6 @@ def test_full_size_keras_count_is_the_plan_in_both_styles():
     assert FASTER_OOP().model.count_params() == expected
 
 
-def run_cli(argv, capsys):
-    code = main(argv)
-    return code, capsys.readouterr().err.strip().splitlines()
-
-
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -275,13 +269,13 @@ def test_bad_faster_rcnn_specs_are_one_line(overrides, message, capsys):
     argv = ["generate", "faster_rcnn", "--style", "oop"]
     for item in overrides:
         argv += ["--set", item]
-    code, lines = run_cli(argv, capsys)
+    code, lines = cli_errors(argv, capsys)
     assert code == 2
     assert len(lines) == 1 and message in lines[0], lines
 
 
 def test_other_detectors_refuse_the_rpn(capsys):
-    code, lines = run_cli(["generate", "fast_rcnn", "--set", "detector.rpn={}"], capsys)
+    code, lines = cli_errors(["generate", "fast_rcnn", "--set", "detector.rpn={}"], capsys)
     assert code == 2 and len(lines) == 1
     assert "detector.rpn: applies only to architecture 'faster_rcnn', not 'fast_rcnn'" in lines[0]
 
