@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .errors import SpecError
 from .fields import MAX_IMAGE_SIDE
-from .registry import ARCHITECTURES, AUX, BLOCKS, CLASSIFIERS, STEMS, BlockType
+from .registry import ARCHITECTURES, AUX, BLOCKS, CLASSIFIERS, POOLING_LAYER_NAMES, STEMS, BlockType
 
 if TYPE_CHECKING:
     from .spec import Spec
@@ -488,12 +488,6 @@ CONV_BN_LAYER_NAMES = (
 )
 INPUT_LAYER_NAMES = (r"input_layer(_\d+)?",)  # keras.Input's automatic name
 PRE_STEM_LAYER_NAMES = (r"pre_stem_\w+",)
-# The classifier's own names (spec.py refuses them for a head already) and the auxiliary
-# classifiers' (aux1_conv ...).
-CLASSIFIER_LAYER_NAMES = (
-    r"avg_pool|max_pool|flatten|dropout|predictions|fc\d+(_dropout)?|top_(dropout|conv)",
-)
-AUX_LAYER_NAMES = (r"aux\d+_\w+",)
 
 
 # ------------------------------------------------------------------ the whole network
@@ -548,9 +542,12 @@ class Plan:
             pieces.append(("pre-stem", PRE_STEM_LAYER_NAMES))
         pieces.append((f"{spec.stem.kind} stem", STEMS[spec.stem.kind].layer_names))
         pieces.append((f"{spec.learner.block} learner", self.block.layer_names))
-        pieces.append(("classifier", CLASSIFIER_LAYER_NAMES))
+        pieces.append(("pooling", POOLING_LAYER_NAMES))
+        pieces.append(
+            (f"{spec.classifier.kind} classifier", CLASSIFIERS[spec.classifier.kind].layer_names)
+        )
         if spec.classifier.aux is not None:
-            pieces.append(("auxiliary classifiers", AUX_LAYER_NAMES))
+            pieces.append(("auxiliary classifiers", AUX[spec.classifier.aux.kind].layer_names))
         return [(piece, pattern) for piece, patterns in pieces for pattern in patterns]
 
     @property
@@ -704,11 +701,7 @@ def plan_classifier(spec: Spec, c: Counter) -> Plan:
 
     mark = (c.total, c.trainable)
     c.where = "classifier"
-    if CLASSIFIERS[spec.classifier.kind].flattens:
-        units = shape[0] * shape[1] * shape[2]
-    else:
-        units = shape[2]
-    units = plan_dense_head(spec, c, units)
+    units = plan_dense_head(spec, c, CLASSIFIERS[spec.classifier.kind].plan(shape))
     if plan.heads:  # one dense layer per head, all on the same pooled (or dense) features
         check_head_names(plan, c.source)
         outputs = tuple(dense(c, units, head.n_classes) for head in plan.heads)

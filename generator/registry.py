@@ -108,15 +108,17 @@ class StemKind:
 
 @dataclass(frozen=True)
 class ClassifierKind:
-    """A classifier kind (`classifier.kind`): its template, the metaparameters it takes
-    besides n_classes and the activation (`args`), and whether it flattens the maps (the
-    dense layers then read H * W * C features, else C)."""
+    """A classifier kind (`classifier.kind`): its planner plan(shape) -> the number of
+    features its dense layers (or its head) read from the learner's maps (H * W * C when it
+    flattens them, C when it pools them), its template, the metaparameters it takes besides
+    n_classes and the activation (`args`)."""
 
     kind: str
     doc: str
+    plan: Callable
     template: str
+    layer_names: tuple[str, ...]
     args: tuple[str, ...] = ()
-    flattens: bool = False
     allows_heads: bool = True
 
 
@@ -128,6 +130,7 @@ class AuxKind:
     doc: str
     plan: Callable
     template: str
+    layer_names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,9 @@ class Architecture:
     # What this architecture's own rules read besides (the detectors' required settings).
     values: Mapping[str, Any] = field(default_factory=dict)
 
+
+# What the head switches write whatever the classifier kind (include_top=False's pooling).
+POOLING_LAYER_NAMES = (r"avg_pool|max_pool",)
 
 BLOCKS: dict[str, BlockType] = {}
 STEMS: dict[str, StemKind] = {}
@@ -250,3 +256,56 @@ def _models(annotation) -> list:
     if metadata is not None:
         found += _models(getattr(annotation, "__origin__", None))
     return found
+
+
+# ------------------------------------------------------------------ completeness
+
+
+def piece_problems(piece, templates_dir) -> list[str]:
+    """What a registered piece lacks: a planner, a template that exists under templates_dir
+    (a Path), valid layer-name patterns. [] when it is complete."""
+    import re
+
+    key = getattr(piece, "tag", None) or getattr(piece, "kind", None) or piece.name
+    label = f"{type(piece).__name__} {key!r}"
+    problems: list[str] = []
+    none_stem = isinstance(piece, StemKind) and piece.plan is None and piece.template is None
+    planner = getattr(piece, "plan_group", None) or getattr(piece, "plan", None)
+    if not none_stem and not callable(planner):
+        problems.append(f"{label}: no planner")
+    if isinstance(piece, BlockType):
+        names = [*piece.helpers, *piece.templates, *piece.options.values()]
+        if not piece.templates:
+            problems.append(f"{label}: no templates")
+        if "block" not in piece.learner.model_fields or "groups" not in piece.learner.model_fields:
+            problems.append(f"{label}: its learner model has no `block` tag or no `groups`")
+    elif isinstance(piece, Architecture):
+        names = []
+        if not callable(piece.templates) or not callable(piece.task):
+            problems.append(f"{label}: no templates or no task")
+    else:
+        names = [*getattr(piece, "helpers", ()), piece.template] if not none_stem else []
+    for name in names:
+        if name is None or not (templates_dir / name).is_file():
+            problems.append(f"{label}: template {name!r} is not in {templates_dir}")
+    if not isinstance(piece, Architecture) and not none_stem:
+        patterns = getattr(piece, "layer_names", ())
+        if not patterns:
+            problems.append(f"{label}: no layer names")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(f"{label}: layer-name pattern {pattern!r}: {exc}")
+    return problems
+
+
+def problems(templates_dir) -> list[str]:
+    """Every registered piece's piece_problems."""
+    tables = (BLOCKS, STEMS, CLASSIFIERS, AUX, ARCHITECTURES)
+    return [
+        line
+        for table in tables
+        for piece in table.values()
+        for line in piece_problems(piece, templates_dir)
+    ]

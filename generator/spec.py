@@ -48,7 +48,16 @@ from .fields import (  # noqa: F401
 )
 from .fields import Model as _Model
 from .fields import show as _show
-from .registry import ARCHITECTURES, AUX, BLOCKS, CLASSIFIERS, STEMS, group_tags, learner_models
+from .registry import (
+    ARCHITECTURES,
+    AUX,
+    BLOCKS,
+    CLASSIFIERS,
+    POOLING_LAYER_NAMES,
+    STEMS,
+    group_tags,
+    learner_models,
+)
 from .registry import sections as architecture_sections
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -258,10 +267,12 @@ class AuxClassifier(_Model):
     loss_weight: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.3
 
 
-# Layer names the classifier writes itself: a head may not take one (Keras wants every
-# layer name once). fc<N> and fc<N>_dropout are checked by pattern.
-CLASSIFIER_LAYER_NAMES = frozenset({"avg_pool", "max_pool", "flatten", "dropout", "predictions"})
-_FC_LAYER = re.compile(r"\Afc[0-9]+(_dropout)?\Z")
+def _classifier_layer(name: str) -> bool:
+    """Whether a classifier of some registered kind (or the head switches' pooling) names a
+    layer so: a head may not take that name (Keras wants every layer name once)."""
+    patterns = [*POOLING_LAYER_NAMES]
+    patterns += [p for kind in CLASSIFIERS.values() for p in kind.layer_names]
+    return any(re.fullmatch(pattern, name) for pattern in patterns)
 
 
 class Head(_Model):
@@ -279,7 +290,7 @@ class Head(_Model):
     @classmethod
     def _name_is_a_free_identifier(cls, value: str) -> str:
         _identifier(value)
-        if value in CLASSIFIER_LAYER_NAMES or _FC_LAYER.match(value):
+        if _classifier_layer(value):
             raise ValueError(
                 f"{value!r} is the name of one of the classifier's own layers; pick another"
             )
