@@ -1,28 +1,21 @@
 """Every piece of a network, one module each; importing this package registers them all
-(see generator/registry.py). MODULES is the order of registration, and so the order of the
-spec's unions, Literals and sections (and of the choices its error lines list)."""
+(see generator/registry.py). The modules are found, not listed: every module below this
+package is imported once, in the order of their dotted names, which is the order of
+registration and so of the spec's unions, Literals and sections (and of the choices its
+error lines list). A new piece is a new module here; nothing else names it."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
-MODULES = (
-    "blocks.plain",
-    "blocks.vgg",
-    "blocks.residual",
-    "blocks.dense",
-    "blocks.fire",
-    "blocks.inception_v1",
-    "blocks.inception_v3",
-    "stems.resnet",
-    "stems.squeezenet",
-    "stems.inception",
-    "classifiers",
-    "architectures.classifier",
-    "architectures.siamese",
-    "architectures.autoencoder",
-    "architectures.detectors",
-)
 
-for _name in MODULES:
-    importlib.import_module(f"{__name__}.{_name}")
+def _modules() -> list[str]:
+    found = []
+    for info in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+        found.append(info.name)
+    return sorted(found)
+
+
+for _name in _modules():
+    importlib.import_module(_name)
