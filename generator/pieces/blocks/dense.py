@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ...fields import Count, Filters, Model
-from ...plan import RESIDUAL_LAYER_NAMES, bn, plan_dense_group, plan_dense_transition
+from ...plan import RESIDUAL_LAYER_NAMES, plan_dense_group, plan_dense_transition
 from ...registry import register_block
+from .residual import plan_post_activation
 
 
 class DenseGroup(Model):
@@ -24,11 +25,6 @@ class DenseLearner(Model):
     growth_rate: Filters = 32
     compression: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.5
     groups: list[DenseGroup] = Field(min_length=1, max_length=64)
-
-
-def plan_post_activation(spec, c, shape):
-    """The tail: BN-ReLU on the last concatenation (bn, relu)."""
-    return bn(c, shape)
 
 
 register_block(

@@ -70,34 +70,37 @@ class ResidualLearner(Model):
         return self
 
 
+# What the (post-activation, v1) basic and bottleneck blocks share: the group, the
+# keras.applications names conv2..conv5, the SE link option.
+RESIDUAL_V1 = {
+    "group_name": "conv",
+    "first_index": 2,
+    "layer_names": RESIDUAL_LAYER_NAMES,
+    "options": {"se_ratio": "blocks/se.py.j2"},
+}
 register_block(
     tag="basic",
     learner=ResidualLearner,
     plan_group=plan_basic_group,
     templates=("learner.py.j2", "groups/residual.py.j2", "blocks/basic.py.j2"),
-    group_name="conv",
-    first_index=2,
     learner_doc="Each group stacks basic residual blocks (two 3x3 convolutions).",
-    layer_names=RESIDUAL_LAYER_NAMES,
-    options={"se_ratio": "blocks/se.py.j2"},
     values={"expansion": 1},
+    **RESIDUAL_V1,
 )
 register_block(
     tag="bottleneck",
     learner=ResidualLearner,
     plan_group=plan_bottleneck_group,
     templates=("learner.py.j2", "groups/residual.py.j2", "blocks/bottleneck.py.j2"),
-    group_name="conv",
-    first_index=2,
     learner_doc="Each group stacks bottleneck residual blocks (1x1 -> 3x3 -> 1x1).",
-    layer_names=RESIDUAL_LAYER_NAMES,
-    options={"se_ratio": "blocks/se.py.j2"},
     values={"expansion": 4},
+    **RESIDUAL_V1,
 )
 
 
 def plan_post_activation(spec, c, shape):
-    """The tail of a pre-activation learner: BN-ReLU on the last sum."""
+    """The tail of a pre-activation learner (ResNet v2, DenseNet): BN-ReLU on the last
+    sum or concatenation, which no block normalised."""
     return bn(c, shape)
 
 
