@@ -513,13 +513,21 @@ class Plan:
     def templates(self) -> list[str]:
         """The piece templates the emitted file is made of, in reading order: the helpers
         the pieces call, the pre-stem, the backbone's pieces, then the architecture's."""
-        own = self.architecture.templates(self)
-        if not self.architecture.has_backbone:
-            return ["pre_stem.py.j2", *own] if self.spec.pre_stem is not None else own
-        return self.backbone_templates + own
+        return [name for name, _ in self.pieces]
 
     @property
-    def backbone_templates(self) -> list[str]:
+    def pieces(self) -> list[tuple[str, BlockType | None]]:
+        """(template, scope) in reading order. The scope is None, or where the learner
+        mixes block types, the block type whose group and block pieces the template
+        renders (their functions then carry its tag: basic_group, bottleneck_group)."""
+        own = [(name, None) for name in self.architecture.templates(self)]
+        if not self.architecture.has_backbone:
+            pre_stem = [("pre_stem.py.j2", None)] if self.spec.pre_stem is not None else []
+            return pre_stem + own
+        return self.backbone_pieces + own
+
+    @property
+    def backbone_pieces(self) -> list[tuple[str, BlockType | None]]:
         """The stem, learner, group and block pieces: a classifier's, a twin's or a
         detector's backbone, after the helper units they call (each once)."""
         stem = STEMS[self.spec.stem.kind]
@@ -529,7 +537,16 @@ class Plan:
             pieces.append("pre_stem.py.j2")  # detachable preprocessing before the stem
         if stem.template is not None:
             pieces.append(stem.template)
-        return pieces + self.block.pieces(self.spec.learner)
+        learner = self.spec.learner
+        if not self.mixed:
+            return [(name, None) for name in pieces + self.block.pieces(learner)]
+        scoped = [(name, None) for name in [*pieces, self.block.templates[0]]]
+        options = []
+        for tag in dict.fromkeys(self.group_blocks):
+            block = BLOCKS[tag]
+            scoped += [(name, block) for name in block.templates[1:]]
+            options += block.pieces(learner)[len(block.templates) :]
+        return scoped + [(name, None) for name in dict.fromkeys(options)]
 
     @property
     def layer_names(self) -> list[tuple[str, str]]:
@@ -541,7 +558,8 @@ class Plan:
         if spec.pre_stem is not None:
             pieces.append(("pre-stem", PRE_STEM_LAYER_NAMES))
         pieces.append((f"{spec.stem.kind} stem", STEMS[spec.stem.kind].layer_names))
-        pieces.append((f"{spec.learner.block} learner", self.block.layer_names))
+        for tag in dict.fromkeys(self.group_blocks):
+            pieces.append((f"{tag} learner", BLOCKS[tag].layer_names))
         pieces.append(("pooling", POOLING_LAYER_NAMES))
         pieces.append(
             (f"{spec.classifier.kind} classifier", CLASSIFIERS[spec.classifier.kind].layer_names)
@@ -563,7 +581,7 @@ class Plan:
         backbone's groups and learner-level sizes, then the architecture's own."""
         params: dict = {}
         if self.architecture.has_backbone:
-            params["groups"] = [g.model_dump() for g in self.spec.learner.groups]
+            params["groups"] = self.group_metaparameters
             for arg in self.block.learner_args:
                 params[arg] = getattr(self.spec.learner, arg)
         add = self.architecture.metaparameters
@@ -598,6 +616,26 @@ class Plan:
     def n_taps(self) -> int:
         """How many auxiliary classifiers include_aux adds (the groups' aux_after)."""
         return sum(len(getattr(group, "aux_after", ())) for group in self.spec.learner.groups)
+
+    @property
+    def group_blocks(self) -> list[str]:
+        """Each learner group's block type: its own `block`, else the learner's."""
+        learner = self.spec.learner
+        return [getattr(group, "block", None) or learner.block for group in learner.groups]
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the learner's groups mix block types (basic and bottleneck groups)."""
+        return self.block is not None and len(set(self.group_blocks)) > 1
+
+    @property
+    def group_metaparameters(self) -> list[dict]:
+        """The groups' sizes; each names its block type only where the learner mixes them."""
+        groups = []
+        for group, tag in zip(self.spec.learner.groups, self.group_blocks, strict=True):
+            params = group.model_dump(exclude={"block"})
+            groups.append({"block": tag, **params} if self.mixed else params)
+        return groups
 
     @property
     def classifier_args(self) -> list[str]:
@@ -659,10 +697,11 @@ def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None) -> Shape:
             _stage(plan, c, name, "transition", "compress, H, W / 2", shape, mark)
         mark = (c.total, c.trainable)
         c.where = f"learner.groups[{index}]"
-        shape = block.plan_group(spec, c, shape, group)
+        tag = plan.group_blocks[index]  # the group's own block type, or the learner's
+        shape = BLOCKS[tag].plan_group(spec, c, shape, group)
         name = f"{block.group_name}{index + block.first_index}"
         size = getattr(group, "n_blocks", getattr(group, "n_layers", 1))
-        _stage(plan, c, name, "group", f"{spec.learner.block} x{size}", shape, mark)
+        _stage(plan, c, name, "group", f"{tag} x{size}", shape, mark)
 
     if block.plan_tail:  # after the last group, kept with include_top=False
         mark = (c.total, c.trainable)

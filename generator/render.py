@@ -58,19 +58,59 @@ def regenerate_command(
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _style_helpers(style: str, class_name: str) -> dict:
+def _style_helpers(style: str, class_name: str, prefix: str = "", own=frozenset()) -> dict:
+    """def_method, def_static and ref for one style. Inside a scope (the group and block
+    pieces of one block type, where a learner mixes block types) the functions the scope
+    defines (`own`) carry its prefix, and so do the references to them."""
     oop = style == "oop"
 
+    def scoped(name: str) -> str:
+        return f"{prefix}{name}" if name in own else name
+
     def def_method(name: str, args: str) -> str:
+        name = scoped(name)
         return f"def {name}(self, {args}):" if oop else f"def {name}({args}):"
 
     def def_static(name: str, args: str) -> str:
+        name = scoped(name)
         return f"@staticmethod\ndef {name}({args}):" if oop else f"def {name}({args}):"
 
     def ref(name: str) -> str:
+        name = scoped(name)
         return f"{class_name}.{name}" if oop else name
 
     return {"def_method": def_method, "def_static": def_static, "ref": ref}
+
+
+def _defined_names(env: jinja2.Environment, names: list[str], context: dict) -> frozenset:
+    """The functions these templates define (their def_static / def_method names)."""
+    found: set[str] = set()
+
+    def record(name: str, args: str) -> str:
+        found.add(name)
+        return ""
+
+    helpers = {"def_static": record, "def_method": record, "ref": lambda name: name}
+    for name in names:
+        env.get_template(name).render({**context, **helpers})
+    return frozenset(found)
+
+
+def _render_pieces(env: jinja2.Environment, plan: Plan, style: str, context: dict) -> list[str]:
+    """Each piece template rendered with the context, or, for a scoped piece, with its
+    block type as `block` and its functions' names prefixed by the block type's tag."""
+    scopes: dict[str, dict] = {}
+    for _, block in plan.pieces:
+        if block is not None and block.tag not in scopes:
+            own_pieces = [piece for piece, scope in plan.pieces if scope is block]
+            local = {**context, "block": block}
+            own = _defined_names(env, own_pieces, local)
+            helpers = _style_helpers(style, plan.spec.class_name, f"{block.tag}_", own)
+            scopes[block.tag] = {**local, **helpers}
+    return [
+        env.get_template(name).render(scopes[block.tag] if block else context).strip("\n")
+        for name, block in plan.pieces
+    ]
 
 
 def render_source(
@@ -93,7 +133,7 @@ def render_source(
         "bn_epsilon": repr(spec.conventions.bn_epsilon),
         **_style_helpers(style, spec.class_name),
     }
-    pieces = [env.get_template(name).render(context).strip("\n") for name in plan.templates]
+    pieces = _render_pieces(env, plan, style, context)
     return env.get_template(f"skins/{style}.py.j2").render(context, pieces=pieces)
 
 

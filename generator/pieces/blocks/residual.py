@@ -22,6 +22,9 @@ class ResidualGroup(Model):
     n_filters: Filters
     n_blocks: Count
     strides: Stride = 1
+    # The group's own block type, where a learner mixes basic and bottleneck groups (the
+    # learner's `block` when absent).
+    block: Literal["basic", "bottleneck"] | None = None
 
 
 class ResidualLearner(Model):
@@ -47,7 +50,7 @@ class ResidualLearner(Model):
     @model_validator(mode="before")
     @classmethod
     def _bottleneck_default(cls, data):
-        if isinstance(data, dict) and data.get("block") == "bottleneck":
+        if isinstance(data, dict) and "bottleneck" in _blocks(data):
             defaults = {"stride_on": "1x1", "cardinality": 1, "width_per_group": 64}
             defaults["grouped_conv"] = "native"
             data = {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
@@ -55,19 +58,35 @@ class ResidualLearner(Model):
 
     @model_validator(mode="after")
     def _stride_on_is_bottleneck_only(self):
-        if self.block != "bottleneck" and self.stride_on is not None:
+        blocks = {group.block or self.block for group in self.groups}
+        if self.block == "preact_bottleneck" and len(blocks) > 1:
+            index = next(i for i, group in enumerate(self.groups) if group.block)
+            raise ValueError(
+                f"groups[{index}].block: a preact_bottleneck learner's groups are all "
+                "pre-activation blocks (basic and bottleneck groups mix in their own learners)"
+            )
+        if "bottleneck" not in blocks and self.stride_on is not None:
             raise ValueError(
                 f"stride_on applies only to block 'bottleneck' ({self.block} blocks "
                 "stride their first 3x3)"
             )
         for option in ("cardinality", "width_per_group", "grouped_conv"):
-            if self.block != "bottleneck" and getattr(self, option) is not None:
+            if "bottleneck" not in blocks and getattr(self, option) is not None:
                 raise ValueError(
                     f"{option} applies only to block 'bottleneck' (the ResNeXt grouped 3x3)"
                 )
         if self.block == "preact_bottleneck" and self.se_ratio is not None:
             raise ValueError("se_ratio applies only to blocks 'basic' and 'bottleneck'")
         return self
+
+
+def _blocks(data: dict) -> set:
+    """The block types a raw learner section names: its own and its groups'."""
+    groups = data.get("groups")
+    named = (
+        [g.get("block") for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
+    )
+    return {data.get("block"), *(block for block in named if block)}
 
 
 # What the (post-activation, v1) basic and bottleneck blocks share: the group, the
