@@ -68,58 +68,10 @@ PRESETS_DIR = Path(__file__).parent / "presets"
 # invisible format characters (bidi overrides, zero-width spaces), no lone surrogates.
 _UNSAFE_TEXT = re.compile(r'("""|\\|\{\{|\{%|\{#)')
 
-# Names an emitted file binds or looks up: module globals, functions, methods, arguments
-# and locals. A class named like one of them would shadow it (`class layers:` breaks every
-# `layers.Conv2D`; `class x:` makes `x.group(...)` read the local tensor), so class_name may
-# not be one. tests/test_hostile.py holds this set to the names the golden files use.
-EMITTED_NAMES = frozenset(
-    """
-    keras layers ops METAPARAMETERS build_model stem learner group projection_block
-    identity_block classifier metaparameters model self x name n_filters n_blocks n_layers
-    strides first_strides block_strides index groups group_params shortcut preact units
-    dense_units dropout activation n_classes input_shape include_top pooling
-    classifier_activation inputs outputs params unknown
-    dense_block transition_block growth_rate compression
-    width se_block channels gate ratio group_slice branches branch
-    fire_block expand_1x1 expand_3x3 first number
-    include_aux taps tap group_taps aux_classifier inception_block blocks block block_params
-    aux_after letter n_1x1 n_3x3_reduce n_3x3 n_5x5_reduce n_5x5 n_pool_proj n_3x3dbl_reduce
-    n_3x3dbl n_7x7_reduce n_7x7 n_7x7dbl_reduce n_7x7dbl n_7x7x3_reduce n_7x7x3 conv_bn
-    filters kernel_size counter padding suffix grid reduction grid_reduction block_35x35
-    block_17x17 block_8x8 reduction_35x35 reduction_17x17 branch_1x1 branch_3x3
-    branch_3x3dbl branch_5x5 branch_7x7 branch_7x7dbl branch_7x7x3 branch_pool split_1x3
-    split_3x1
-    twin build_twin embedding_head L1Distance call left right distance pool
-    latent_shape encoder decoder build_encoder build_decoder encoder_model decoder_model
-    latent height factor
-    pre_stem include_pre_stem height width heads head names
-    _ area background best bg_iou bg_rank bilinear_weights bins bottom box_iou box_loss
-    box_std box_targets box_weight boxes candidates cells centre_x centre_y check_boxes
-    classes columns compile_for_training corners counted crop_and_resize decode_boxes
-    deltas dh dw dx dy encode_boxes end error feature_maps feature_stride fg_fraction
-    fg_iou foreground gt_boxes gt_labels half_height half_width hinge image_boxes
-    image_height image_labels image_proposals image_width images inter label_column
-    labels length maps mask match matched n_foreground n_regions negative noise
-    optimizer other_area others overlaps own_class part per_class picked picked_bg
-    picked_fg pixels pool_size pooled proposals region_head roi_bins roi_max_pool rows
-    sample_regions sampled sampled_labels samples scale scales scores seed shape side
-    size sliding_window_proposals smooth_l1 start step steps stop svm_loss
-    svm_negative_iou svm_targets target_height target_width targets top training_targets
-    union windows x1 x2 y1 y2 BoxCheck box_input compute_output_shape
-    input_shape flipped finite
-    AnchorTargets Detections RegionLayer RegionProposals RoiTargets anchor_deltas
-    anchor_labels anchor_targets anchors batch batch_size beaten big_enough box_best
-    build_detector build_head build_rpn candidate chosen classify_regions
-    compute_output_spec count cross_entropy detect found gather_boxes get_config
-    grid_height grid_width gt_valid head_losses indices inside iou_threshold is_box_best
-    is_foreground k keep kept keys kwargs last later limit limits loss loss_targets
-    losses make_anchors max_detections max_output min_size n n_background n_boxes
-    nms_iou non_max_suppression objectness order output pick_at_most position positions
-    post_nms pre_nms propose rank ranked ratios real regions reported_loss roi_targets
-    rpn rpn_deltas rpn_losses s sampling score_threshold settings shift sorted_boxes
-    sorted_scores suppresses top_scores usable valid visit
-    """.split()
-)
+# A class_name may not shadow what the emitted file uses. Builtins and __dunder__ names are
+# refused here; the names the file itself binds or looks up (`class layers:` would break
+# every `layers.Conv2D`, `class x:` make `x.group(...)` read the local tensor) are read from
+# the rendered output, so render.check_class_name refuses those: no list to keep here.
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 
 
@@ -136,11 +88,6 @@ def _class_name(value: str) -> str:
     if value in _BUILTINS:
         raise ValueError(
             f"{value!r} is reserved: the class would shadow the Python builtin {value!r}"
-        )
-    if value in EMITTED_NAMES:
-        raise ValueError(
-            f"{value!r} is reserved: the emitted file uses the name {value!r}, and the "
-            "class would shadow it"
         )
     return value
 
@@ -193,7 +140,10 @@ def _safe_text(value: str) -> str:
 
 def _derive_class_name(name: str) -> str:
     """my_net -> MyNet; when that is no usable class name ("_0" -> "0", "value_error" ->
-    the builtin ValueError), the name itself, else the CamelCase name + "Model"."""
+    the builtin ValueError), the name itself, else the CamelCase name + "Model". Whether the
+    emitted file uses the name is only known once it is rendered: there a derived name that
+    clashes (`name: detections` -> Detections, a layer class of the detectors) is reported
+    like a written one, with the hint to set class_name (render.check_class_name)."""
     camel = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
     for candidate in (camel, name, f"{camel}Model"):
         try:
