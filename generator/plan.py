@@ -1221,7 +1221,16 @@ def plan_shared_maps(spec: Spec, c: Counter, scope: str = "") -> tuple[Plan, tup
     shape = plan_backbone(plan, c, scope=scope)
     if spec.detector.drop_last_pool:
         shape = drop_last_pool(plan, c)
-    plan.feature_stride = feature_stride(spec, spec.detector.drop_last_pool)
+    plan.feature_stride = stride = feature_stride(spec, spec.detector.drop_last_pool)
+    height = spec.input_shape[0]
+    if round(height / shape[0]) != stride:  # the emitted builder's check, in the plan
+        raise SpecError(
+            c.source,
+            "input_shape",
+            f"the backbone's maps are {shape[0]} cells high for {height} pixels, not 1 per "
+            f"{stride} pixels (its feature stride, which maps boxes onto them): the input is "
+            f"too small or too odd for its stride schedule; try a multiple of {stride}",
+        )
     return plan, shape
 
 
