@@ -203,7 +203,7 @@ def summary(
     if fmt is SummaryFormat.json:
         typer.echo(json.dumps(summary_json(plan)))
     else:
-        typer.echo(summary_text(plan, target), nl=False)
+        typer.echo(summary_text(plan), nl=False)
 
 
 class Backend(str, Enum):

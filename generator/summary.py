@@ -11,6 +11,8 @@ convention), per sample of the model's input.
 
 from __future__ import annotations
 
+import textwrap
+
 from .plan import Plan, Stage
 
 
@@ -70,7 +72,7 @@ NOTES = {
 }
 
 
-def summary_text(plan: Plan, target: str) -> str:
+def summary_text(plan: Plan) -> str:
     """A readable table: one line per row, then the totals."""
     spec = plan.spec
     header = ("name", "output shape", "params", "MACs")
@@ -103,5 +105,5 @@ def summary_text(plan: Plan, target: str) -> str:
         f"{'pair' if spec.architecture == 'siamese' else 'image'}",
     ]
     if spec.architecture in NOTES:
-        out.append(f"note: {NOTES[spec.architecture]}")
+        out += textwrap.wrap(f"note: {NOTES[spec.architecture]}", 88, subsequent_indent="  ")
     return "\n".join(out) + "\n"
