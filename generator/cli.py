@@ -53,9 +53,11 @@ AllowLarge = Annotated[
 @app.command("list")
 def list_presets() -> None:
     """Presets: name, family, parameter counts (Keras total and trainable, from the static
-    plan, no keras import), and the reference network."""
+    plan, no keras import), multiply-accumulates per image (see `modelgen summary`), and
+    the reference network."""
     from .pipeline import plan_for
     from .spec import preset_names
+    from .summary import macs_text
 
     rows = []
     for name in preset_names():
@@ -66,14 +68,16 @@ def list_presets() -> None:
                 plan.spec.family,
                 f"{plan.total_params:,}",
                 f"{plan.trainable_params:,}",
+                macs_text(plan.total_macs).replace(" ", ""),
                 plan.spec.reference,
             )
         )
-    header = ("preset", "family", "params", "trainable", "reference")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    header = ("preset", "family", "params", "trainable", "MACs", "reference")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     for row in [header, *rows]:
         left = f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}"
-        typer.echo(f"{left}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {row[4]}")
+        counts = f"{row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {row[4]:>{widths[4]}}"
+        typer.echo(f"{left}  {counts}  {row[5]}")
 
 
 @app.command()
@@ -165,6 +169,41 @@ def diagram(
         raise SpecError(str(output), "", "exists; use --force to overwrite it")
     write_atomic(output, text, force=True)
     typer.echo(f"wrote {printable(str(output))}", err=True)
+
+
+class SummaryFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def summary(
+    target: Target,
+    overrides: Sets = None,
+    fmt: Annotated[
+        SummaryFormat,
+        typer.Option("--format", help="text (a table, default) or json (one object)."),
+    ] = SummaryFormat.text,
+    allow_large: AllowLarge = False,
+) -> None:
+    """The plan as a table, without keras: one row per stage output (stem, each group,
+    the classifier, each head), its layer-name prefix in the built model, output shape
+    (no batch axis), parameters and multiply-accumulates; then the total and trainable
+    parameters, the figures model.summary() gives once built. MACs: a convolution counts
+    H_out * W_out * kh * kw * C_in / groups * C_out, a dense layer inputs * units; BN,
+    pooling, activations and adds count 0; per image (per pair for a Siamese twin).
+    --format json prints one object: total_params, trainable_params, total_macs and
+    stages [{name, output_shape, params, trainable_params, macs, layer}]."""
+    import json
+
+    from .pipeline import plan_for
+    from .summary import summary_json, summary_text
+
+    plan = plan_for(target, overrides or [], allow_large=allow_large)
+    if fmt is SummaryFormat.json:
+        typer.echo(json.dumps(summary_json(plan)))
+    else:
+        typer.echo(summary_text(plan), nl=False)
 
 
 class Backend(str, Enum):

@@ -4,8 +4,14 @@ The walk computes every group's output shape and the parameter count, layer by l
 with the same arithmetic Keras uses, and decides which templates the file needs.
 A spec whose feature maps collapse is rejected here, naming the spot.
 
-Each block type's planner mirrors its template in templates/blocks/; a test builds every
-preset with Keras and holds the two counts equal.
+Each block type's planner mirrors its template in templates/blocks/; tests build every
+preset, and random valid specs of every block type and architecture
+(tests/test_plan_vs_keras.py), with Keras and hold the counts and every stage's output
+shape equal. The walk also counts multiply-accumulates (MACs, `modelgen summary`): a
+convolution's H_out * W_out * kh * kw * (C_in / groups) * C_out, a transposed
+convolution's H_in * W_in * kh * kw * C_in * C_out, a dense layer's inputs * units; BN,
+pooling, activations, adds, concatenations and biases count 0 (the usual convention, as
+torchvision's and fvcore's figures count them), per sample of the model's input.
 """
 
 from __future__ import annotations
@@ -34,15 +40,33 @@ MAX_PARAMS = 2_000_000_000
 
 @dataclass
 class Stage:
-    """One macro-architecture piece: what it is called and what it leaves behind."""
+    """One macro-architecture piece: what it is called and what it leaves behind.
+
+    `name` is the piece's name in the plan and the diagram (stem, conv2, classifier ...);
+    `prefix` the prefix of its layers' names in the built model (keras.applications' block
+    names: conv1, conv2, block1, pool2, inception_3; "first..last" where the piece spans
+    several named blocks, mixed0..mixed3); `layer` the layer whose output is the stage's
+    output, as a path through the built model's sub-models ("conv2_block3_out",
+    "twin/conv5_block2_out"). A stage with several outputs (classifier.heads, a detector's
+    region head, the RPN) lists them as `parts`, one Stage each; its counts are their sum.
+    """
 
     name: str
-    kind: str  # stem | group | classifier
+    kind: str  # stem | group | transition | norm | classifier | ...
     detail: str
     output_shape: tuple
     params: int
     trainable: int
     path: str = ""  # where it sits in the spec (stem, learner.groups[2], classifier)
+    prefix: str = ""
+    layer: str = ""
+    macs: int = 0  # multiply-accumulates per sample of the model's input
+    parts: list[Stage] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[Stage]:
+        """One row per output: the parts, or the stage itself (`modelgen summary`)."""
+        return self.parts or [self]
 
 
 @dataclass
@@ -53,6 +77,10 @@ class Counter:
     where: str = ""
     total: int = 0
     trainable: int = 0
+    macs: int = 0
+    # How many times the layers being walked run per sample of the model's input: a twin's
+    # backbone twice (one per image of the pair), a detector's region head once per region.
+    repeat: int = 1
     # Shapes of the block outputs that feed auxiliary classifiers (Inception's aux_after).
     taps: list = field(default_factory=list)
     # The maps the last VGG max pool received (Fast R-CNN's drop_last_pool reads them).
@@ -61,6 +89,13 @@ class Counter:
     def add(self, total: int, trainable: int | None = None) -> None:
         self.total += total
         self.trainable += total if trainable is None else trainable
+
+    def add_macs(self, macs: int) -> None:
+        self.macs += macs * self.repeat
+
+    def mark(self) -> tuple[int, int, int]:
+        """The counts so far: a stage's counts are the difference to its mark."""
+        return (self.total, self.trainable, self.macs)
 
     def check_stride(self, shape: Shape, strides: int, what: str) -> None:
         """A stride wider than the map has nothing left to downsample: Keras would keep a
@@ -105,6 +140,7 @@ def conv(
     else:
         h, w = (h - k) // strides + 1, (w - k) // strides + 1
     c.add(k * k * (cin // groups) * filters + (filters if bias else 0))
+    c.add_macs(h * w * k * k * (cin // groups) * filters)
     return c.check((h, w, filters), what or f"a {k}x{k} convolution")
 
 
@@ -139,6 +175,7 @@ def ceil_pool(c: Counter, shape: Shape, what: str) -> Shape:
 
 def dense(c: Counter, n_in: int, units: int) -> int:
     c.add(n_in * units + units)
+    c.add_macs(n_in * units)
     return units
 
 
@@ -189,6 +226,7 @@ def se_link(c: Counter, shape: Shape, ratio: int | None) -> Shape:
         )
     c.add(channels * reduced + reduced)  # reduce: 1x1 conv with bias
     c.add(reduced * channels + channels)  # expand: 1x1 conv with bias
+    c.add_macs(2 * channels * reduced)  # on the 1x1 pooled maps; the multiply counts 0
     return shape
 
 
@@ -237,7 +275,8 @@ def plan_basic_group(spec, c, shape, group):
 
 def plan_bottleneck_group(spec, c, shape, group):
     """1x1 reduce -> 3x3 (grouped with cardinality > 1) -> 1x1 expand to 4 * n_filters, each
-    conv then BN; an SE link (se_ratio) rescales the branch before the add."""
+    conv then BN; an SE link (se_ratio) rescales the branch before the add. The first
+    block's shortcut is a strided 1x1 conv -> BN when the shape changes, else identity."""
     bias = spec.conventions.bias_before_bn
     v1_5 = spec.learner.stride_on == "3x3"
     groups = spec.learner.cardinality
@@ -245,7 +284,12 @@ def plan_bottleneck_group(spec, c, shape, group):
     width = bottleneck_width(spec, c, f)
     for index in range(group.n_blocks):
         strides = group.strides if index == 0 else 1
-        short = bn(c, conv(c, shape, 4 * f, 1, strides, bias=bias)) if index == 0 else shape
+        # As the group template: the first block projects its shortcut only when the shape
+        # changes (a stride, or other than 4 * n_filters channels in); else identity.
+        if index == 0 and (strides != 1 or shape[2] != 4 * f):
+            short = bn(c, conv(c, shape, 4 * f, 1, strides, bias=bias))
+        else:
+            short = shape
         x = bn(c, conv(c, shape, width, 1, 1 if v1_5 else strides, bias=bias))
         if v1_5:
             x = bn(c, conv(c, pad(x, 1), width, 3, strides, bias=bias, groups=groups))
@@ -343,6 +387,7 @@ def conv_bn_unit(
     else:
         h, w = (h - kh) // strides + 1, (w - kw) // strides + 1
     c.add(kh * kw * cin * filters + (filters if bias else 0))
+    c.add_macs(h * w * kh * kw * cin * filters)
     c.add(3 * filters, filters)
     return c.check((h, w, filters), what)
 
@@ -475,6 +520,81 @@ def plan_aux_inception_v3(spec: Spec, c: Counter, shape: Shape) -> None:
     dense(c, shape[0] * shape[1] * shape[2], spec.n_classes)
 
 
+# ------------------------------------------------------------------ stage layer names
+# Each stage's layer-name prefix in the built model and the layer that leaves its output
+# (see Stage), as the templates name them. A group's: group_layers(spec, index, shape), the
+# group at learner.groups[index] and the maps it receives; a transition's:
+# transition_layers(spec, index), the one before learner.groups[index].
+
+
+def plain_layers(spec, index, shape):
+    name = f"block{index + 1}"
+    return name, f"{name}_pool" if spec.learner.groups[index].pool else f"{name}_conv"
+
+
+def vgg_layers(spec, index, shape):
+    return f"block{index + 1}", f"block{index + 1}_pool"
+
+
+def residual_layers(spec, index, shape):
+    """conv2 ... (keras.applications' ResNet): the last block's output, conv2_block3_out."""
+    return f"conv{index + 2}", f"conv{index + 2}_block{spec.learner.groups[index].n_blocks}_out"
+
+
+def dense_layers(spec, index, shape):
+    name = f"conv{index + 2}"
+    return name, f"{name}_block{spec.learner.groups[index].n_blocks}_concat"
+
+
+def first_fire(spec, index) -> int:
+    """The number of learner.groups[index]'s first fire module (fire2 is the first)."""
+    return 2 + sum(group.n_blocks for group in spec.learner.groups[:index])
+
+
+def fire_layers(spec, index, shape):
+    """fire2..fire4: the last module's sum when a bypass adds one there, else its concat."""
+    widths = spec.learner.groups[index].n_filters
+    first = first_fire(spec, index)
+    last = first + len(widths) - 1
+    channels = 8 * widths[-2] if len(widths) > 1 else shape[2]  # the last module's input
+    bypass = spec.learner.bypass
+    adds = bypass == "complex" or (bypass == "simple" and channels == 8 * widths[-1])
+    return span(f"fire{first}", f"fire{last}"), f"fire{last}_{'add' if adds else 'concat'}"
+
+
+def inception_v1_layers(spec, index, shape):
+    name = f"inception_{index + 3}"
+    letter = "abcdefghijklmnopqrstuvwxyz"[len(spec.learner.groups[index].blocks) - 1]
+    return name, f"{name}{letter}_output"
+
+
+def first_mixed(spec, index) -> int:
+    """The number of learner.groups[index]'s first Inception v3 block (mixed0 ...): blocks
+    and grid reductions are numbered across the groups."""
+    groups = spec.learner.groups[:index]
+    return sum(len(group.blocks) + (group.reduction is not None) for group in groups)
+
+
+def inception_v3_layers(spec, index, shape):
+    group = spec.learner.groups[index]
+    first = first_mixed(spec, index)
+    last = first + len(group.blocks) + (group.reduction is not None) - 1
+    return span(f"mixed{first}", f"mixed{last}"), f"mixed{last}"
+
+
+def dense_transition_layers(spec, index):
+    return f"pool{index + 1}", f"pool{index + 1}_pool"
+
+
+def fire_pool_layers(spec, index):
+    name = f"pool{first_fire(spec, index) - 1}"  # after the module before it (pool4: fire4)
+    return name, name
+
+
+def inception_v1_pool_layers(spec, index):
+    return f"pool{index + 2}", f"pool{index + 2}"
+
+
 # Layer names, as regular expressions matched in full. Keras wants every layer name once and
 # says so only when the model is built; the plan refuses a head of classifier.heads named
 # like a layer the rest of the model writes. Each piece lists the names it writes (its
@@ -503,6 +623,7 @@ class Plan:
     # The autoencoder's latent maps (H, W, C), what its decoder takes.
     latent_shape: tuple = ()
     feature_stride: int = 0  # fast_rcnn: image pixels per cell of the maps RoI pooling reads
+    total_macs: int = 0  # multiply-accumulates per sample of the model's input
 
     @property
     def architecture(self):
@@ -657,9 +778,35 @@ def classifier_metaparameters(plan: Plan, params: dict) -> dict:
     return params
 
 
-def _stage(plan: Plan, c: Counter, name: str, kind: str, detail: str, shape, before):
-    total, trainable = c.total - before[0], c.trainable - before[1]
-    plan.stages.append(Stage(name, kind, detail, tuple(shape), total, trainable, c.where))
+def _stage(
+    plan: Plan, c: Counter, name: str, kind: str, detail: str, shape, before, prefix="", layer=""
+) -> Stage:
+    """Record a stage: its counts are what c counted since the mark `before`."""
+    total, trainable, macs = (now - then for now, then in zip(c.mark(), before, strict=True))
+    stage = Stage(name, kind, detail, tuple(shape), total, trainable, c.where, prefix, layer, macs)
+    plan.stages.append(stage)
+    return stage
+
+
+def _part(c: Counter, shape, before, prefix: str, layer: str, kind: str = "part") -> Stage:
+    """One output of a stage with several (a head, a detector's class scores ...)."""
+    total, trainable, macs = (now - then for now, then in zip(c.mark(), before, strict=True))
+    return Stage(prefix, kind, "", tuple(shape), total, trainable, c.where, prefix, layer, macs)
+
+
+def _merge(plan: Plan, c: Counter, name: str, kind: str, detail: str, shape, parts) -> Stage:
+    """A stage made of its parts: their counts summed, its output_shape the diagram's."""
+    stage = Stage(name, kind, detail, tuple(shape), 0, 0, c.where, parts=list(parts))
+    stage.params = sum(part.params for part in parts)
+    stage.trainable = sum(part.trainable for part in parts)
+    stage.macs = sum(part.macs for part in parts)
+    plan.stages.append(stage)
+    return stage
+
+
+def span(first: str, last: str) -> str:
+    """A stage's layer-name prefix when it spans several named blocks: "mixed0..mixed2"."""
+    return first if first == last else f"{first}..{last}"
 
 
 def check_size(plan: Plan, source: str) -> None:
@@ -676,46 +823,56 @@ def check_size(plan: Plan, source: str) -> None:
     )
 
 
-def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None) -> Shape:
+def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None, scope: str = "") -> Shape:
     """Stem and learner groups (and the final BN-ReLU of pre-activation learners): the
     backbone of a classifier, a Siamese twin or a detector, on spec.input_shape unless
-    shape says otherwise (R-CNN's warped regions). Returns the maps it leaves."""
+    shape says otherwise (R-CNN's warped regions). Returns the maps it leaves. scope is
+    the path of the sub-model that holds the backbone's layers ("twin/", "rpn/")."""
     spec, block = plan.spec, plan.block
     if shape is None:
         shape = tuple(spec.input_shape)
 
-    mark = (c.total, c.trainable)
+    mark = c.mark()
     if spec.stem.kind != "none":
         shape = plan_stem(spec, c, shape)
-        _stage(plan, c, "stem", "stem", spec.stem.kind, shape, mark)
+        prefix, layer = STEMS[spec.stem.kind].layers
+        _stage(plan, c, "stem", "stem", spec.stem.kind, shape, mark, prefix, scope + layer)
 
     for index, group in enumerate(spec.learner.groups):
         if index and block.plan_between:  # between groups: after groups[index - 1]
-            mark = (c.total, c.trainable)
+            mark = c.mark()
             shape = block.plan_between(spec, c, shape)  # c.where: the group it follows
             name = f"{block.between_name}{index - 1 + block.first_index}"
-            _stage(plan, c, name, "transition", "compress, H, W / 2", shape, mark)
-        mark = (c.total, c.trainable)
+            prefix, layer = block.between_layers(spec, index)
+            detail = "compress, H, W / 2"
+            _stage(plan, c, name, "transition", detail, shape, mark, prefix, scope + layer)
+        mark = c.mark()
         c.where = f"learner.groups[{index}]"
         tag = plan.group_blocks[index]  # the group's own block type, or the learner's
-        shape = BLOCKS[tag].plan_group(spec, c, shape, group)
+        own = BLOCKS[tag]
+        prefix, layer = own.group_layers(spec, index, shape)
+        shape = own.plan_group(spec, c, shape, group)
         name = f"{block.group_name}{index + block.first_index}"
         size = getattr(group, "n_blocks", getattr(group, "n_layers", 1))
-        _stage(plan, c, name, "group", f"{tag} x{size}", shape, mark)
+        _stage(plan, c, name, "group", f"{tag} x{size}", shape, mark, prefix, scope + layer)
 
     if block.plan_tail:  # after the last group, kept with include_top=False
-        mark = (c.total, c.trainable)
+        mark = c.mark()
         c.where = "learner"
         shape = block.plan_tail(spec, c, shape)
-        _stage(plan, c, block.tail_name, "norm", "BN-ReLU", shape, mark)
+        prefix, layer = block.tail_layers
+        _stage(plan, c, block.tail_name, "norm", "BN-ReLU", shape, mark, prefix, scope + layer)
     return shape
 
 
-def plan_dense_head(spec: Spec, c: Counter, units: int) -> int:
-    """The flatten classifier's dense layers (fc1, fc2 ...): units in -> units out."""
-    for n in spec.classifier.dense_units:
+def plan_dense_head(spec: Spec, c: Counter, units: int) -> tuple[int, str]:
+    """The flatten classifier's dense layers (fc1, fc2 ...): units in -> units out, and
+    the name of the layer that leaves them (fcN, fcN_dropout, or flatten without any)."""
+    layer = "flatten"
+    for number, n in enumerate(spec.classifier.dense_units, start=1):
         units = dense(c, units, n)
-    return units
+        layer = f"fc{number}_dropout" if spec.classifier.dropout else f"fc{number}"
+    return units, layer
 
 
 def check_head_names(plan: Plan, source: str) -> None:
@@ -738,44 +895,69 @@ def plan_classifier(spec: Spec, c: Counter) -> Plan:
     plan = Plan(spec, block)
     shape = plan_backbone(plan, c)
 
-    mark = (c.total, c.trainable)
+    mark = c.mark()
     c.where = "classifier"
-    units = plan_dense_head(spec, c, CLASSIFIERS[spec.classifier.kind].plan(shape))
-    if plan.heads:  # one dense layer per head, all on the same pooled (or dense) features
+    kind = CLASSIFIERS[spec.classifier.kind]
+    first = kind.first_layer
+    units, layer = kind.plan(spec, c, shape)  # the features its head reads (fc1, fc2 ...)
+    if kind.plan_head is not None:  # its own head (a 1x1 conv to n_classes maps ...)
+        kind.plan_head(spec, c, shape)
+        prefix, shape = span(first, "predictions"), (spec.n_classes,)
+        _stage(plan, c, "classifier", "classifier", kind.kind, shape, mark, prefix, "predictions")
+    elif plan.heads:  # one dense layer per head, all on the same pooled (or dense) features
         check_head_names(plan, c.source)
-        outputs = tuple(dense(c, units, head.n_classes) for head in plan.heads)
+        parts = [_part(c, (units,), mark, span(first, layer), layer, "classifier")]
+        for head in plan.heads:
+            mark = c.mark()
+            dense(c, units, head.n_classes)
+            parts.append(_part(c, (head.n_classes,), mark, head.name, head.name, "head"))
+        outputs = tuple(head.n_classes for head in plan.heads)
+        _merge(plan, c, "classifier", "classifier", kind.kind, outputs, parts)
     else:
-        outputs = (dense(c, units, spec.n_classes),)
-    _stage(plan, c, "classifier", "classifier", spec.classifier.kind, outputs, mark)
+        dense(c, units, spec.n_classes)
+        prefix, shape = span(first, "predictions"), (spec.n_classes,)
+        _stage(plan, c, "classifier", "classifier", kind.kind, shape, mark, prefix, "predictions")
 
     aux = spec.classifier.aux
     if aux is not None and aux.include:  # the default build has the auxiliary classifiers
         for index, tap in enumerate(c.taps, start=1):
-            mark = (c.total, c.trainable)
+            mark = c.mark()
             c.where = "classifier.aux"
             AUX[aux.kind].plan(spec, c, tap)
-            _stage(plan, c, f"aux{index}", "classifier", aux.kind, (spec.n_classes,), mark)
+            name = f"aux{index}"
+            shape = (spec.n_classes,)
+            _stage(plan, c, name, "classifier", aux.kind, shape, mark, name, f"{name}_predictions")
     return plan
 
 
-def plan_region_head(spec: Spec, plan: Plan, c: Counter, shape: Shape, n_scores: int) -> None:
+def plan_region_head(
+    spec: Spec, plan: Plan, c: Counter, shape: Shape, n_scores: int, scope: str = ""
+) -> None:
     """A detector's per-region head: flatten -> fc layers -> n_scores class scores and
-    4 * n_classes class-specific box deltas, both from the last fc layer."""
-    mark = (c.total, c.trainable)
-    c.where = "classifier"
-    units = plan_dense_head(spec, c, shape[0] * shape[1] * shape[2])
-    dense(c, units, n_scores)
-    dense(c, units, 4 * spec.n_classes)
+    4 * n_classes class-specific box deltas, both from the last fc layer. Its rows: the
+    fc layers' features, the scores and the deltas, each (n_regions, ...). Counted once
+    per region."""
     regions = spec.detector.n_regions
-    _stage(plan, c, "head", "classifier", "region head", (regions, n_scores), mark)
+    c.where, c.repeat = "classifier", regions
+    mark = c.mark()
+    units, layer = plan_dense_head(spec, c, shape[0] * shape[1] * shape[2])
+    parts = [_part(c, (regions, units), mark, span("flatten", layer), scope + layer, "fc")]
+    scores = "svm" if spec.architecture == "rcnn" else "cls_score"
+    for name, width in ((scores, n_scores), ("bbox_pred", 4 * spec.n_classes)):
+        mark = c.mark()
+        dense(c, units, width)
+        parts.append(_part(c, (regions, width), mark, name, scope + name, "head"))
+    c.repeat = 1
+    _merge(plan, c, "head", "classifier", "region head", (regions, n_scores), parts)
 
 
 def plan_rcnn(spec: Spec, c: Counter) -> Plan:
     """R-CNN: every region warped to crop_size x crop_size -> backbone -> fc layers ->
-    n_classes linear SVMs and 4 * n_classes box deltas."""
+    n_classes linear SVMs and 4 * n_classes box deltas. The backbone's stages are per
+    region (its MACs once per region)."""
     plan = Plan(spec, BLOCKS[spec.learner.block])
     crop = spec.detector.crop_size
-    c.where = "detector.crop_size"
+    c.where, c.repeat = "detector.crop_size", spec.detector.n_regions
     shape = plan_backbone(plan, c, (crop, crop, spec.input_shape[2]))
     plan_region_head(spec, plan, c, shape, spec.n_classes)
     return plan
@@ -787,18 +969,29 @@ def drop_last_pool(plan: Plan, c: Counter) -> Shape:
     last = plan.stages[-1]
     last.output_shape = tuple(c.pool_input)
     last.detail += ", no max pool"
+    group = plan.spec.learner.groups[-1]
+    last.layer = last.layer.removesuffix("_pool") + f"_conv{group.n_layers}"
     return c.pool_input
 
 
-def plan_shared_maps(spec: Spec, c: Counter) -> tuple[Plan, tuple]:
+def plan_shared_maps(spec: Spec, c: Counter, scope: str = "") -> tuple[Plan, tuple]:
     """The backbone run once over the whole image (Fast and Faster R-CNN): its plan and
     the shape of the maps the regions are pooled from (the last max pool dropped with
     drop_last_pool), with the plan's feature_stride set."""
     plan = Plan(spec, BLOCKS[spec.learner.block])
-    shape = plan_backbone(plan, c)
+    shape = plan_backbone(plan, c, scope=scope)
     if spec.detector.drop_last_pool:
         shape = drop_last_pool(plan, c)
-    plan.feature_stride = feature_stride(spec, spec.detector.drop_last_pool)
+    plan.feature_stride = stride = feature_stride(spec, spec.detector.drop_last_pool)
+    height = spec.input_shape[0]
+    if round(height / shape[0]) != stride:  # the emitted builder's check, in the plan
+        raise SpecError(
+            c.source,
+            "input_shape",
+            f"the backbone's maps are {shape[0]} cells high for {height} pixels, not 1 per "
+            f"{stride} pixels (its feature stride, which maps boxes onto them): the input is "
+            f"too small or too odd for its stride schedule; try a multiple of {stride}",
+        )
     return plan, shape
 
 
@@ -816,19 +1009,28 @@ def plan_faster_rcnn(spec: Spec, c: Counter) -> Plan:
     """Faster R-CNN: backbone on the whole image (last max pool dropped with drop_last_pool)
     -> the RPN (3x3 conv, then 1x1 convs to k objectness logits and 4k box deltas, k anchors
     per cell) -> proposals -> RoI max pooling -> fc layers -> softmax over n_classes + 1 and
-    4 * n_classes box deltas (Fast R-CNN's head)."""
-    plan, shape = plan_shared_maps(spec, c)
+    4 * n_classes box deltas (Fast R-CNN's head). The backbone and the RPN are the "rpn"
+    sub-model of the built model, the head its "head" sub-model (run on the n_regions RoIs
+    sampled per image)."""
+    plan, shape = plan_shared_maps(spec, c, scope="rpn/")
     detector = spec.detector
     rpn = detector.rpn
     k = len(rpn.anchor_scales) * len(rpn.anchor_ratios)
-    mark = (c.total, c.trainable)
     c.where = "detector.rpn"
+    mark = c.mark()
     maps = conv(c, shape, rpn.channels, 3, same=True)
-    conv(c, maps, k, 1)
-    conv(c, maps, 4 * k, 1)
-    _stage(plan, c, "rpn", "rpn", f"{k} anchors per cell", (shape[0] * shape[1] * k,), mark)
+    parts = [_part(c, maps, mark, "rpn_conv", "rpn/rpn_conv", "rpn")]
+    anchors = shape[0] * shape[1] * k
+    for name, width, layer, out in (
+        ("rpn_cls", k, "rpn_objectness", (anchors,)),
+        ("rpn_bbox", 4 * k, "rpn_deltas", (anchors, 4)),
+    ):
+        mark = c.mark()
+        conv(c, maps, width, 1)
+        parts.append(_part(c, out, mark, span(name, layer), f"rpn/{layer}", "rpn"))
+    _merge(plan, c, "rpn", "rpn", f"{k} anchors per cell", (anchors,), parts)
     pool = detector.pool_size
-    plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1)
+    plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1, "head/")
     return plan
 
 
@@ -846,28 +1048,36 @@ def feature_stride(spec: Spec, drop_last_pool: bool) -> int:
 
 def plan_siamese(spec: Spec, c: Counter) -> Plan:
     """One twin (stem -> learner -> embedding) applied to both images, so its weights count
-    once; the L1 distance of the two embeddings (no weights) -> one sigmoid unit."""
+    once; the L1 distance of the two embeddings (no weights) -> one sigmoid unit. The twin
+    is the built model's "twin" sub-model; its MACs count twice (once per image)."""
     plan = Plan(spec, BLOCKS[spec.learner.block])
-    shape = plan_backbone(plan, c)
+    c.repeat = 2
+    shape = plan_backbone(plan, c, scope="twin/")
 
-    mark = (c.total, c.trainable)
+    mark = c.mark()
     c.where = "twin"
     twin = spec.twin
+    pooled = "flatten" if twin.pooling == "flatten" else "avg_pool"
     units = shape[0] * shape[1] * shape[2] if twin.pooling == "flatten" else shape[2]
+    layer = pooled
     if twin.embedding_units is not None:  # else the pooled features are the embedding
-        units = dense(c, units, twin.embedding_units)
-    _stage(plan, c, "embedding", "embedding", twin.pooling, (units,), mark)
+        units, layer = dense(c, units, twin.embedding_units), "embedding"
+    prefix = span(pooled, layer)
+    _stage(plan, c, "embedding", "embedding", twin.pooling, (units,), mark, prefix, f"twin/{layer}")
 
-    mark = (c.total, c.trainable)
+    c.repeat = 1
+    mark = c.mark()
     dense(c, units, 1)
-    _stage(plan, c, "similarity", "head", f"{twin.distance} distance", (1,), mark)
+    detail, prefix = f"{twin.distance} distance", span("l1_distance", "similarity")
+    _stage(plan, c, "similarity", "head", detail, (1,), mark, prefix, "similarity")
     return plan
 
 
 def plan_autoencoder(spec: Spec, c: Counter) -> Plan:
     """Encoder: a 3x3/2 convolution per entry of filters (H, W / 2 each). Decoder: the
     mirror, 3x3/2 transposed convolutions in reverse order (H, W * 2 each), then a 3x3
-    convolution back to the input's channels. The output has the input's shape."""
+    convolution back to the input's channels. The output has the input's shape. The
+    encoder and the decoder are the built model's "encoder" and "decoder" sub-models."""
     plan = Plan(spec, None)
     filters = spec.autoencoder.filters
     height, width, channels = spec.input_shape
@@ -880,20 +1090,23 @@ def plan_autoencoder(spec: Spec, c: Counter) -> Plan:
             f"autoencoder.filters) and restored: H and W must be multiples of {factor}",
         )
     shape: Shape = tuple(spec.input_shape)
-    mark = (c.total, c.trainable)
+    mark = c.mark()
     c.where = "autoencoder.filters"
     for n_filters in filters:
         shape = conv(c, shape, n_filters, 3, 2, same=True)
     plan.latent_shape = shape
-    _stage(plan, c, "encoder", "encoder", f"{len(filters)} x conv 3x3/2", shape, mark)
+    detail, layer = f"{len(filters)} x conv 3x3/2", f"encoder/encoder_conv{len(filters)}"
+    _stage(plan, c, "encoder", "encoder", detail, shape, mark, "encoder", layer)
 
-    mark = (c.total, c.trainable)
+    mark = c.mark()
     for n_filters in reversed(filters):
         c.add(9 * shape[2] * n_filters + n_filters)  # Conv2DTranspose 3x3/2, padding same
+        c.add_macs(shape[0] * shape[1] * 9 * shape[2] * n_filters)  # each input pixel's kernel
         shape = (2 * shape[0], 2 * shape[1], n_filters)
     shape = conv(c, shape, channels, 3, same=True)
     assert shape == tuple(spec.input_shape), (shape, spec.input_shape)
-    _stage(plan, c, "decoder", "decoder", f"{len(filters)} x transposed conv 3x3/2", shape, mark)
+    detail = f"{len(filters)} x transposed conv 3x3/2"
+    _stage(plan, c, "decoder", "decoder", detail, shape, mark, "decoder", "decoder/decoder_output")
     return plan
 
 
@@ -901,6 +1114,7 @@ def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
     c = Counter(source)
     plan = ARCHITECTURES[spec.architecture].plan(spec, c)  # generator/pieces/architectures/
     plan.total_params, plan.trainable_params = c.total, c.trainable
+    plan.total_macs = c.macs
     if not allow_large:
         check_size(plan, source)
     return plan

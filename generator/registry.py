@@ -38,6 +38,9 @@ class BlockType:
     learner_doc: str
     # The layer names the learner's pieces write (regular expressions matched in full).
     layer_names: tuple[str, ...]
+    # A group's layer-name prefix and the layer that leaves its output in the built model:
+    # group_layers(spec, index, shape in) -> ("conv2", "conv2_block3_out") (see plan.Stage).
+    group_layers: Callable | None = None
     # Learner-level metaparameters (spec.learner fields, METAPARAMETERS entries) the learner
     # function takes after `groups`.
     learner_args: tuple[str, ...] = ()
@@ -46,10 +49,12 @@ class BlockType:
     # the index of the group it follows (pool2 after conv2).
     plan_between: Callable | None = None
     between_name: str = ""
+    between_layers: Callable | None = None  # (spec, index of the group after it) -> names
     # The tail: layers after the last group that stay with include_top=False (the final
     # BN-ReLU of pre-activation nets): plan_tail(spec, c, shape), its stage named tail_name.
     plan_tail: Callable | None = None
     tail_name: str = ""
+    tail_layers: tuple[str, str] = ("", "")  # its prefix and its output layer
     # Tags of a group-level discriminated union (Inception v3's `grid`): pydantic puts them
     # in an error's location, and the spec's error lines leave them out.
     group_tags: tuple[str, ...] = ()
@@ -101,6 +106,8 @@ class StemKind:
     plan: Callable | None
     template: str | None
     layer_names: tuple[str, ...]
+    # Its layer-name prefix ("conv1", "conv1..pool2") and the layer that leaves its output.
+    layers: tuple[str, str] = ("", "")
     kernel_size: int | None = None
     sized: bool = True
     helpers: tuple[str, ...] = ()
@@ -108,17 +115,20 @@ class StemKind:
 
 @dataclass(frozen=True)
 class ClassifierKind:
-    """A classifier kind (`classifier.kind`): its planner plan(shape) -> the number of
-    features its dense layers (or its head) read from the learner's maps (H * W * C when it
-    flattens them, C when it pools them), its template, the metaparameters it takes besides
-    n_classes and the activation (`args`)."""
+    """A classifier kind (`classifier.kind`): its planner plan(spec, c, shape) -> (the
+    number of features its output layer reads, the layer that leaves them: a pooling, its
+    dense layers' last), its first layer's name, its template, the metaparameters it takes
+    besides n_classes and the activation (`args`). plan_head(spec, c, shape): where the
+    scores are not one dense layer on those features (SqueezeNet's 1x1 conv)."""
 
     kind: str
     doc: str
     plan: Callable
+    first_layer: str
     template: str
     layer_names: tuple[str, ...]
     args: tuple[str, ...] = ()
+    plan_head: Callable | None = None
     allows_heads: bool = True
 
 
@@ -277,6 +287,12 @@ def piece_problems(piece, templates_dir) -> list[str]:
         names = [*piece.helpers, *piece.templates, *piece.options.values()]
         if not piece.templates:
             problems.append(f"{label}: no templates")
+        if not callable(piece.group_layers):
+            problems.append(f"{label}: no group_layers (its stages' layer names)")
+        if piece.plan_between and not callable(piece.between_layers):
+            problems.append(f"{label}: no between_layers for its plan_between")
+        if piece.plan_tail and not all(piece.tail_layers):
+            problems.append(f"{label}: no tail_layers for its plan_tail")
         if "block" not in piece.learner.model_fields or "groups" not in piece.learner.model_fields:
             problems.append(f"{label}: its learner model has no `block` tag or no `groups`")
     elif isinstance(piece, Architecture):
@@ -285,6 +301,8 @@ def piece_problems(piece, templates_dir) -> list[str]:
             problems.append(f"{label}: no templates or no task")
     else:
         names = [*getattr(piece, "helpers", ()), piece.template] if not none_stem else []
+        if isinstance(piece, StemKind) and not none_stem and not all(piece.layers):
+            problems.append(f"{label}: no layers (its stage's layer names)")
     for name in names:
         if name is None or not (templates_dir / name).is_file():
             problems.append(f"{label}: template {name!r} is not in {templates_dir}")

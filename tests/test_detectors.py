@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, cli_errors, golden_module, plan, sample_inputs
 
+from generator.errors import SpecError
 from generator.pipeline import generate, plan_for
 
 FAST = golden_module("fast_rcnn", "procedural")
@@ -249,15 +250,20 @@ def test_parameter_counts_are_vgg16_with_detection_heads(param_counts):
 def test_fast_rcnn_reads_conv5_at_stride_16():
     assert plan("fast_rcnn").feature_stride == 16
     assert plan("fast_rcnn").metaparameters["feature_stride"] == 16
-    keep = plan_for("fast_rcnn", ["detector.drop_last_pool=false"])
+    keep = plan_for("fast_rcnn", ["detector.drop_last_pool=false", "input_shape=[576, 576, 3]"])
     assert keep.feature_stride == 32
+    # At 600x600 the kept pool leaves 18x18 maps, one per 33 pixels: the built model would
+    # refuse them (its feature_stride check), so the plan does.
+    with pytest.raises(SpecError, match="not 1 per 32 pixels"):
+        plan_for("fast_rcnn", ["detector.drop_last_pool=false"])
 
 
 @pytest.mark.parametrize(
     "preset, sets",
     [
         ("fast_rcnn", []),  # the preset: drop_last_pool, stride-16 maps
-        ("fast_rcnn", ["detector.drop_last_pool=false"]),  # the last pool kept: stride 32
+        # the last pool kept: stride 32, at a multiple of 32
+        ("fast_rcnn", ["detector.drop_last_pool=false", "input_shape=[576, 576, 3]"]),
         ("rcnn", []),  # the backbone runs on the 227x227 warps, whatever the image size
     ],
 )
@@ -267,7 +273,7 @@ def test_plan_stage_shapes_are_the_built_maps(preset, sets, tmp_path):
     R-CNN's last VGG group keeps its 37x37 maps at 600x600 (its max pool dropped)."""
     from generator.harness import load_module
 
-    small = [f"input_shape=[{SIDE}, {SIDE}, 3]", "classifier.dense_units=[16]", *sets]
+    small = [*sets, f"input_shape=[{SIDE}, {SIDE}, 3]", "classifier.dense_units=[16]"]
     meta = {"dense_units": [16]}
     if preset == "fast_rcnn":
         small.append("detector.pool_size=2")

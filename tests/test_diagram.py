@@ -166,7 +166,9 @@ def test_detectors_draw_boxes_regions_and_two_heads(capsys):
     # drop_last_pool: block5 keeps block4's stride-16 maps (600 / 16 = 37), no max pool.
     assert nodes["block4"] == ["block4: vgg x3", "37x37x512, 5,899,776 params"]
     assert nodes["block5"] == ["block5: vgg x3, no max pool", "37x37x512, 7,079,424 params"]
-    kept, _ = parse(mermaid("fast_rcnn", capsys, "--set", "detector.drop_last_pool=false"))
+    # The last pool kept: stride 32, so an input of a multiple of 32 (600 is refused).
+    sets = ["--set", "detector.drop_last_pool=false", "--set", "input_shape=[576, 576, 3]"]
+    kept, _ = parse(mermaid("fast_rcnn", capsys, *sets))
     assert kept["block5"] == ["block5: vgg x3", "18x18x512, 7,079,424 params"]
     faster, _ = parse(mermaid("faster_rcnn", capsys))  # its RPN reads the same stride-16 maps
     assert faster["block5"] == ["block5: vgg x3, no max pool", "37x50x512, 7,079,424 params"]

@@ -8,7 +8,13 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ...fields import Count, Filters, Model
-from ...plan import RESIDUAL_LAYER_NAMES, plan_dense_group, plan_dense_transition
+from ...plan import (
+    RESIDUAL_LAYER_NAMES,
+    dense_layers,
+    dense_transition_layers,
+    plan_dense_group,
+    plan_dense_transition,
+)
 from ...registry import register_block
 from .residual import plan_post_activation
 
@@ -31,6 +37,7 @@ register_block(
     tag="dense",
     learner=DenseLearner,
     plan_group=plan_dense_group,
+    group_layers=dense_layers,
     templates=("learners/dense.py.j2", "groups/dense.py.j2", "blocks/dense.py.j2"),
     group_name="conv",
     first_index=2,
@@ -43,6 +50,8 @@ register_block(
     learner_args=("growth_rate", "compression"),
     plan_between=plan_dense_transition,
     between_name="pool",
+    between_layers=dense_transition_layers,
     plan_tail=plan_post_activation,
     tail_name="post",
+    tail_layers=("bn..relu", "relu"),
 )

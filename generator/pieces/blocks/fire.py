@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ...fields import MAX_BLOCKS, Filters, Model
-from ...plan import plan_fire_group, plan_fire_pool
+from ...plan import fire_layers, fire_pool_layers, plan_fire_group, plan_fire_pool
 from ...registry import register_block
 
 
@@ -36,6 +36,7 @@ register_block(
     tag="fire",
     learner=FireLearner,
     plan_group=plan_fire_group,
+    group_layers=fire_layers,
     templates=("learners/fire.py.j2", "groups/fire.py.j2", "blocks/fire.py.j2"),
     group_name="group",
     first_index=1,
@@ -46,4 +47,5 @@ register_block(
     layer_names=(r"fire\d+_\w+", r"pool\d+(_pad)?"),
     plan_between=plan_fire_pool,
     between_name="pool_after_group",
+    between_layers=fire_pool_layers,
 )

@@ -7,7 +7,12 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ...fields import MAX_BLOCKS, Count, Filters, Model
-from ...plan import plan_inception_v1_group, plan_inception_v1_pool
+from ...plan import (
+    inception_v1_layers,
+    inception_v1_pool_layers,
+    plan_inception_v1_group,
+    plan_inception_v1_pool,
+)
 from ...registry import register_block
 
 # Inception. Block sizes are the columns of the papers' tables: #1x1, #NxN reduce (the 1x1
@@ -65,6 +70,7 @@ register_block(
     tag="inception_v1",
     learner=InceptionV1Learner,
     plan_group=plan_inception_v1_group,
+    group_layers=inception_v1_layers,
     templates=(
         "learners/inception_v1.py.j2",
         "groups/inception_v1.py.j2",
@@ -76,4 +82,5 @@ register_block(
     layer_names=(r"inception_\d+[a-z]_\w+", r"pool\d+"),
     plan_between=plan_inception_v1_pool,
     between_name="pool",
+    between_layers=inception_v1_pool_layers,
 )

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ...fields import MAX_BLOCKS, Filters, Model
-from ...plan import CONV_BN_LAYER_NAMES, plan_inception_v3_group
+from ...plan import CONV_BN_LAYER_NAMES, inception_v3_layers, plan_inception_v3_group
 from ...registry import register_block
 from .inception_v1 import AuxAfter, InceptionGroup
 
@@ -105,6 +105,7 @@ register_block(
     tag="inception_v3",
     learner=InceptionV3Learner,
     plan_group=plan_inception_v3_group,
+    group_layers=inception_v3_layers,
     helpers=("blocks/conv_bn.py.j2",),
     templates=(
         "learners/inception_v3.py.j2",

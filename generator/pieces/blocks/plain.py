@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictBool, StrictInt
 
 from ...fields import Filters, Model
-from ...plan import plan_plain_group
+from ...plan import plain_layers, plan_plain_group
 from ...registry import register_block
 
 
@@ -31,6 +31,7 @@ register_block(
     tag="plain",
     learner=PlainLearner,
     plan_group=plan_plain_group,
+    group_layers=plain_layers,
     templates=("learner.py.j2", "groups/plain.py.j2"),
     group_name="block",
     first_index=1,

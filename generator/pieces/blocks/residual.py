@@ -14,6 +14,7 @@ from ...plan import (
     plan_basic_group,
     plan_bottleneck_group,
     plan_preact_bottleneck_group,
+    residual_layers,
 )
 from ...registry import register_block
 
@@ -94,6 +95,7 @@ def _blocks(data: dict) -> set:
 RESIDUAL_V1 = {
     "group_name": "conv",
     "first_index": 2,
+    "group_layers": residual_layers,
     "layer_names": RESIDUAL_LAYER_NAMES,
     "options": {"se_ratio": "blocks/se.py.j2"},
 }
@@ -127,6 +129,7 @@ register_block(
     tag="preact_bottleneck",
     learner=ResidualLearner,
     plan_group=plan_preact_bottleneck_group,
+    group_layers=residual_layers,
     templates=(
         "learners/preact.py.j2",
         "groups/preact.py.j2",
@@ -138,4 +141,5 @@ register_block(
     layer_names=(*RESIDUAL_LAYER_NAMES, r"post_(bn|relu)"),
     plan_tail=plan_post_activation,
     tail_name="post",
+    tail_layers=("post", "post_relu"),
 )

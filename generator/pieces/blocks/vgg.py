@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ...fields import Count, Filters, Model
-from ...plan import plan_vgg_group
+from ...plan import plan_vgg_group, vgg_layers
 from ...registry import register_block
 
 
@@ -25,6 +25,7 @@ register_block(
     tag="vgg",
     learner=VGGLearner,
     plan_group=plan_vgg_group,
+    group_layers=vgg_layers,
     templates=("learner.py.j2", "groups/vgg.py.j2"),
     group_name="block",
     first_index=1,

@@ -30,6 +30,7 @@ register_stem(
     plan=plan_resnet_stem,
     template="stems/resnet.py.j2",
     layer_names=(r"conv1_(pad|conv|bn|relu)", r"pool1_(pad|pool)"),
+    layers=("conv1", "pool1_pool"),
 )
 register_stem(
     kind="resnet_preact",
@@ -37,6 +38,7 @@ register_stem(
     plan=plan_resnet_stem,
     template="stems/resnet.py.j2",
     layer_names=(r"conv1_(pad|conv)", r"pool1_(pad|pool)"),
+    layers=("conv1", "pool1_pool"),
 )
 register_stem(
     kind="densenet",
@@ -44,4 +46,5 @@ register_stem(
     plan=plan_resnet_stem,
     template="stems/resnet.py.j2",  # the same layers; the max pool is named pool1
     layer_names=(r"conv1_(pad|conv|bn|relu)", r"pool1(_pad)?"),
+    layers=("conv1", "pool1"),
 )

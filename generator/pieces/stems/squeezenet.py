@@ -22,5 +22,6 @@ register_stem(
     plan=plan_squeezenet_stem,
     template="stems/squeezenet.py.j2",
     layer_names=(r"conv1", r"pool1(_pad)?"),
+    layers=("conv1", "pool1"),
     kernel_size=7,
 )
