@@ -23,8 +23,8 @@ from conftest import STYLES, build, golden_module, plan
 from emitted import assert_inert
 
 from generator.errors import SpecError
+from generator.pieces.blocks.residual import width_expression
 from generator.pipeline import generate, plan_for
-from generator.plan import width_expression
 from generator.spec import load_raw, spec_to_yaml, validate
 
 SMALL = (64, 64, 3)  # 2x2 final maps

@@ -3,8 +3,28 @@ classifiers that Inception hangs on block outputs."""
 
 from __future__ import annotations
 
-from ..plan import conv, plan_aux_inception_v1, plan_aux_inception_v3, plan_dense_head
+from typing import TYPE_CHECKING
+
+from ..plan import Counter, Shape, conv, conv_bn_units, dense, plan_dense_head, pool
 from ..registry import register_aux, register_classifier
+
+if TYPE_CHECKING:
+    from ..spec import Spec
+
+
+def plan_aux_inception_v1(spec: Spec, c: Counter, shape: Shape) -> None:
+    """5x5/3 average pool -> 1x1 conv (128) -> flatten -> dense 1024 -> dropout -> dense."""
+    shape = conv(c, pool(c, shape, 5, 3, "the auxiliary classifier's 5x5/3 average pool"), 128, 1)
+    dense(c, dense(c, shape[0] * shape[1] * shape[2], 1024), spec.n_classes)
+
+
+def plan_aux_inception_v3(spec: Spec, c: Counter, shape: Shape) -> None:
+    """5x5/3 average pool -> 1x1 conv (128) -> 5x5 conv (768, valid) -> flatten -> dense;
+    each conv then BN (no scale) -> ReLU."""
+    unit = conv_bn_units(spec, c)
+    shape = pool(c, shape, 5, 3, "the auxiliary classifier's 5x5/3 average pool")
+    shape = unit(unit(shape, 128, 1), 768, 5, same=False)
+    dense(c, shape[0] * shape[1] * shape[2], spec.n_classes)
 
 
 def pooled(spec, c, shape):

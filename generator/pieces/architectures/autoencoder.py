@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from ...errors import SpecError
 from ...fields import PRE_STEM_RANDOM, Filters, Model
 from ...harness import autoencoder_task
-from ...plan import plan_autoencoder
+from ...plan import (
+    Counter,
+    Plan,
+    Shape,
+    _stage,
+    conv,
+)
 from ...registry import register_architecture
+
+if TYPE_CHECKING:
+    from ...spec import Spec
 
 
 class AutoEncoder(Model):
@@ -20,6 +30,43 @@ class AutoEncoder(Model):
 
     filters: list[Filters] = Field(min_length=1, max_length=16)
     output_activation: Literal["sigmoid", "linear"] = "sigmoid"
+
+
+def plan_autoencoder(spec: Spec, c: Counter) -> Plan:
+    """Encoder: a 3x3/2 convolution per entry of filters (H, W / 2 each). Decoder: the
+    mirror, 3x3/2 transposed convolutions in reverse order (H, W * 2 each), then a 3x3
+    convolution back to the input's channels. The output has the input's shape. The
+    encoder and the decoder are the built model's "encoder" and "decoder" sub-models."""
+    plan = Plan(spec, None)
+    filters = spec.autoencoder.filters
+    height, width, channels = spec.input_shape
+    factor = 2 ** len(filters)
+    if height % factor or width % factor:
+        raise SpecError(
+            c.source,
+            "input_shape",
+            f"{height}x{width} cannot be halved {len(filters)} times (one per entry of "
+            f"autoencoder.filters) and restored: H and W must be multiples of {factor}",
+        )
+    shape: Shape = tuple(spec.input_shape)
+    mark = c.mark()
+    c.where = "autoencoder.filters"
+    for n_filters in filters:
+        shape = conv(c, shape, n_filters, 3, 2, same=True)
+    plan.latent_shape = shape
+    detail, layer = f"{len(filters)} x conv 3x3/2", f"encoder/encoder_conv{len(filters)}"
+    _stage(plan, c, "encoder", "encoder", detail, shape, mark, "encoder", layer)
+
+    mark = c.mark()
+    for n_filters in reversed(filters):
+        c.add(9 * shape[2] * n_filters + n_filters)  # Conv2DTranspose 3x3/2, padding same
+        c.add_macs(shape[0] * shape[1] * 9 * shape[2] * n_filters)  # each input pixel's kernel
+        shape = (2 * shape[0], 2 * shape[1], n_filters)
+    shape = conv(c, shape, channels, 3, same=True)
+    assert shape == tuple(spec.input_shape), (shape, spec.input_shape)
+    detail = f"{len(filters)} x transposed conv 3x3/2"
+    _stage(plan, c, "decoder", "decoder", detail, shape, mark, "decoder", "decoder/decoder_output")
+    return plan
 
 
 register_architecture(

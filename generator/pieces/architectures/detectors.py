@@ -3,10 +3,11 @@ stem + learner; the classifier section (kind flatten) gives the region head's fc
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
+from ...errors import SpecError
 from ...fields import (
     MAX_IMAGE_SIDE,
     PRE_STEM_GEOMETRIC,
@@ -17,8 +18,23 @@ from ...fields import (
     show,
 )
 from ...harness import detector_task, faster_rcnn_task
-from ...plan import classifier_metaparameters, plan_fast_rcnn, plan_faster_rcnn, plan_rcnn
-from ...registry import ARCHITECTURES, register_architecture
+from ...plan import (
+    Counter,
+    Plan,
+    Shape,
+    _merge,
+    _part,
+    classifier_metaparameters,
+    conv,
+    dense,
+    plan_backbone,
+    plan_dense_head,
+    span,
+)
+from ...registry import ARCHITECTURES, BLOCKS, register_architecture
+
+if TYPE_CHECKING:
+    from ...spec import Spec
 
 IoU = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 BoxScale = Annotated[float, Field(gt=0.0, le=10.0, strict=True)]
@@ -132,6 +148,122 @@ class Detector(Model):
                 "regions overlap a ground-truth box less than foreground ones"
             )
         return self
+
+
+def plan_region_head(
+    spec: Spec, plan: Plan, c: Counter, shape: Shape, n_scores: int, scope: str = ""
+) -> None:
+    """A detector's per-region head: flatten -> fc layers -> n_scores class scores and
+    4 * n_classes class-specific box deltas, both from the last fc layer. Its rows: the
+    fc layers' features, the scores and the deltas, each (n_regions, ...). Counted once
+    per region."""
+    regions = spec.detector.n_regions
+    c.where, c.repeat = "classifier", regions
+    mark = c.mark()
+    units, layer = plan_dense_head(spec, c, shape[0] * shape[1] * shape[2])
+    parts = [_part(c, (regions, units), mark, span("flatten", layer), scope + layer, "fc")]
+    scores = "svm" if spec.architecture == "rcnn" else "cls_score"
+    for name, width in ((scores, n_scores), ("bbox_pred", 4 * spec.n_classes)):
+        mark = c.mark()
+        dense(c, units, width)
+        parts.append(_part(c, (regions, width), mark, name, scope + name, "head"))
+    c.repeat = 1
+    _merge(plan, c, "head", "classifier", "region head", (regions, n_scores), parts)
+
+
+def plan_rcnn(spec: Spec, c: Counter) -> Plan:
+    """R-CNN: every region warped to crop_size x crop_size -> backbone -> fc layers ->
+    n_classes linear SVMs and 4 * n_classes box deltas. The backbone's stages are per
+    region (its MACs once per region)."""
+    plan = Plan(spec, BLOCKS[spec.learner.block])
+    crop = spec.detector.crop_size
+    c.where, c.repeat = "detector.crop_size", spec.detector.n_regions
+    shape = plan_backbone(plan, c, (crop, crop, spec.input_shape[2]))
+    plan_region_head(spec, plan, c, shape, spec.n_classes)
+    return plan
+
+
+def drop_last_pool(plan: Plan, c: Counter) -> Shape:
+    """detector.drop_last_pool: the last vgg group's 2x2/2 max pool is not built, so the
+    group (its stage, as the diagram draws it) leaves its conv maps, unpooled."""
+    last = plan.stages[-1]
+    last.output_shape = tuple(c.pool_input)
+    last.detail += ", no max pool"
+    group = plan.spec.learner.groups[-1]
+    last.layer = last.layer.removesuffix("_pool") + f"_conv{group.n_layers}"
+    return c.pool_input
+
+
+def plan_shared_maps(spec: Spec, c: Counter, scope: str = "") -> tuple[Plan, tuple]:
+    """The backbone run once over the whole image (Fast and Faster R-CNN): its plan and
+    the shape of the maps the regions are pooled from (the last max pool dropped with
+    drop_last_pool), with the plan's feature_stride set."""
+    plan = Plan(spec, BLOCKS[spec.learner.block])
+    shape = plan_backbone(plan, c, scope=scope)
+    if spec.detector.drop_last_pool:
+        shape = drop_last_pool(plan, c)
+    plan.feature_stride = stride = feature_stride(spec, spec.detector.drop_last_pool)
+    height = spec.input_shape[0]
+    if round(height / shape[0]) != stride:  # the emitted builder's check, in the plan
+        raise SpecError(
+            c.source,
+            "input_shape",
+            f"the backbone's maps are {shape[0]} cells high for {height} pixels, not 1 per "
+            f"{stride} pixels (its feature stride, which maps boxes onto them): the input is "
+            f"too small or too odd for its stride schedule; try a multiple of {stride}",
+        )
+    return plan, shape
+
+
+def plan_fast_rcnn(spec: Spec, c: Counter) -> Plan:
+    """Fast R-CNN: backbone on the whole image (its last max pool dropped with
+    drop_last_pool) -> RoI max pooling to pool_size x pool_size per region -> fc layers ->
+    softmax over n_classes + 1 and 4 * n_classes box deltas."""
+    plan, shape = plan_shared_maps(spec, c)
+    pool = spec.detector.pool_size
+    plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1)
+    return plan
+
+
+def plan_faster_rcnn(spec: Spec, c: Counter) -> Plan:
+    """Faster R-CNN: backbone on the whole image (last max pool dropped with drop_last_pool)
+    -> the RPN (3x3 conv, then 1x1 convs to k objectness logits and 4k box deltas, k anchors
+    per cell) -> proposals -> RoI max pooling -> fc layers -> softmax over n_classes + 1 and
+    4 * n_classes box deltas (Fast R-CNN's head). The backbone and the RPN are the "rpn"
+    sub-model of the built model, the head its "head" sub-model (run on the n_regions RoIs
+    sampled per image)."""
+    plan, shape = plan_shared_maps(spec, c, scope="rpn/")
+    detector = spec.detector
+    rpn = detector.rpn
+    k = len(rpn.anchor_scales) * len(rpn.anchor_ratios)
+    c.where = "detector.rpn"
+    mark = c.mark()
+    maps = conv(c, shape, rpn.channels, 3, same=True)
+    parts = [_part(c, maps, mark, "rpn_conv", "rpn/rpn_conv", "rpn")]
+    anchors = shape[0] * shape[1] * k
+    for name, width, layer, out in (
+        ("rpn_cls", k, "rpn_objectness", (anchors,)),
+        ("rpn_bbox", 4 * k, "rpn_deltas", (anchors, 4)),
+    ):
+        mark = c.mark()
+        conv(c, maps, width, 1)
+        parts.append(_part(c, out, mark, span(name, layer), f"rpn/{layer}", "rpn"))
+    _merge(plan, c, "rpn", "rpn", f"{k} anchors per cell", (anchors,), parts)
+    pool = detector.pool_size
+    plan_region_head(spec, plan, c, (pool, pool, shape[2]), spec.n_classes + 1, "head/")
+    return plan
+
+
+def feature_stride(spec: Spec, drop_last_pool: bool) -> int:
+    """How many image pixels one cell of the backbone's last maps spans (16 for VGG16's
+    conv5_3): the backbone walked on the largest image a spec may ask for (MAX_IMAGE_SIDE:
+    every spec that plans plans at it too), its side / the maps' side."""
+    side = MAX_IMAGE_SIDE
+    c = Counter("")
+    shape = plan_backbone(Plan(spec, BLOCKS[spec.learner.block]), c, (side, side, 3))
+    if drop_last_pool:
+        shape = c.pool_input
+    return round(side / shape[0])
 
 
 # The fields of the detector section that only some detectors take (each architecture's

@@ -3,14 +3,17 @@ L1 distance of the two embeddings, one sigmoid unit: P(same class)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import model_validator
 
 from ...fields import Filters, Model
 from ...harness import siamese_task
-from ...plan import plan_siamese
-from ...registry import register_architecture
+from ...plan import Counter, Plan, _stage, dense, plan_backbone, span
+from ...registry import BLOCKS, register_architecture
+
+if TYPE_CHECKING:
+    from ...spec import Spec
 
 
 class Twin(Model):
@@ -44,6 +47,33 @@ class Twin(Model):
                 "pooled features are the embedding: there is no dense layer to activate)"
             )
         return self
+
+
+def plan_siamese(spec: Spec, c: Counter) -> Plan:
+    """One twin (stem -> learner -> embedding) applied to both images, so its weights count
+    once; the L1 distance of the two embeddings (no weights) -> one sigmoid unit. The twin
+    is the built model's "twin" sub-model; its MACs count twice (once per image)."""
+    plan = Plan(spec, BLOCKS[spec.learner.block])
+    c.repeat = 2
+    shape = plan_backbone(plan, c, scope="twin/")
+
+    mark = c.mark()
+    c.where = "twin"
+    twin = spec.twin
+    pooled = "flatten" if twin.pooling == "flatten" else "avg_pool"
+    units = shape[0] * shape[1] * shape[2] if twin.pooling == "flatten" else shape[2]
+    layer = pooled
+    if twin.embedding_units is not None:  # else the pooled features are the embedding
+        units, layer = dense(c, units, twin.embedding_units), "embedding"
+    prefix = span(pooled, layer)
+    _stage(plan, c, "embedding", "embedding", twin.pooling, (units,), mark, prefix, f"twin/{layer}")
+
+    c.repeat = 1
+    mark = c.mark()
+    dense(c, units, 1)
+    detail, prefix = f"{twin.distance} distance", span("l1_distance", "similarity")
+    _stage(plan, c, "similarity", "head", detail, (1,), mark, prefix, "similarity")
+    return plan
 
 
 def metaparameters(plan, params: dict) -> dict:

@@ -7,16 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from ...errors import SpecError
 from ...fields import Count, Filters, Model
-from ...plan import (
-    RESIDUAL_LAYER_NAMES,
-    dense_layers,
-    dense_transition_layers,
-    plan_dense_group,
-    plan_dense_transition,
-)
+from ...plan import bn, conv, pool
 from ...registry import register_block
-from .residual import plan_post_activation
+from .residual import RESIDUAL_LAYER_NAMES, plan_post_activation
 
 
 class DenseGroup(Model):
@@ -31,6 +26,41 @@ class DenseLearner(Model):
     growth_rate: Filters = 32
     compression: Annotated[float, Field(gt=0.0, le=1.0, strict=True)] = 0.5
     groups: list[DenseGroup] = Field(min_length=1, max_length=64)
+
+
+def plan_dense_group(spec, c, shape, group):
+    """n_blocks dense blocks: each BN-ReLU-1x1 (4k) -> BN-ReLU-3x3 (k), concatenated to its
+    input, so the channels grow by k = growth_rate per block; H and W are kept."""
+    bias = spec.conventions.bias_before_bn
+    k = spec.learner.growth_rate
+    for _ in range(group.n_blocks):
+        x = bn(c, conv(c, bn(c, shape), 4 * k, 1, bias=bias))
+        x = conv(c, x, k, 3, same=True, bias=bias)
+        shape = (shape[0], shape[1], shape[2] + x[2])
+    return shape
+
+
+def plan_dense_transition(spec, c, shape):
+    """BN-ReLU-1x1 conv to int(C * compression) channels -> 2x2/2 average pool."""
+    filters = int(shape[2] * spec.learner.compression)  # Keras' own arithmetic
+    if filters < 1:
+        raise SpecError(
+            c.source,
+            "learner.compression",
+            f"the transition after {c.where} would compress {shape[2]} channels to "
+            f"int({shape[2]} * {spec.learner.compression!r}) = 0; raise compression",
+        )
+    x = conv(c, bn(c, shape), filters, 1, bias=spec.conventions.bias_before_bn)
+    return pool(c, x, 2, 2, "the transition's 2x2/2 average pool")
+
+
+def dense_layers(spec, index, shape):
+    name = f"conv{index + 2}"
+    return name, f"{name}_block{spec.learner.groups[index].n_blocks}_concat"
+
+
+def dense_transition_layers(spec, index):
+    return f"pool{index + 1}", f"pool{index + 1}_pool"
 
 
 register_block(

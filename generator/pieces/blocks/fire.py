@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ...fields import MAX_BLOCKS, Filters, Model
-from ...plan import fire_layers, fire_pool_layers, plan_fire_group, plan_fire_pool
+from ...plan import ceil_pool, conv, span
 from ...registry import register_block
 
 
@@ -30,6 +30,46 @@ class FireLearner(Model):
     block: Literal["fire"]
     bypass: Literal["none", "simple", "complex"] = "none"
     groups: list[FireGroup] = Field(min_length=1, max_length=64)
+
+
+def plan_fire_group(spec, c, shape, group):
+    """Fire modules (biased convs, each then ReLU): 1x1 squeeze to s -> 1x1 and 3x3 expands
+    to 4s each, concatenated (8s). A bypass adds the input back: as it is where the widths
+    match (simple, complex), through a 1x1 conv -> ReLU where they do not (complex)."""
+    for s in group.n_filters:
+        squeeze = conv(c, shape, s, 1)
+        conv(c, squeeze, 4 * s, 1)
+        conv(c, squeeze, 4 * s, 3, same=True)
+        if spec.learner.bypass == "complex" and shape[2] != 8 * s:
+            conv(c, shape, 8 * s, 1)
+        shape = (shape[0], shape[1], 8 * s)
+    return shape
+
+
+def plan_fire_pool(spec, c, shape):
+    """SqueezeNet's delayed downsampling between groups: a ceil-mode 3x3/2 max pool."""
+    return ceil_pool(c, shape, "the 3x3/2 max pool after the group")
+
+
+def first_fire(spec, index) -> int:
+    """The number of learner.groups[index]'s first fire module (fire2 is the first)."""
+    return 2 + sum(group.n_blocks for group in spec.learner.groups[:index])
+
+
+def fire_layers(spec, index, shape):
+    """fire2..fire4: the last module's sum when a bypass adds one there, else its concat."""
+    widths = spec.learner.groups[index].n_filters
+    first = first_fire(spec, index)
+    last = first + len(widths) - 1
+    channels = 8 * widths[-2] if len(widths) > 1 else shape[2]  # the last module's input
+    bypass = spec.learner.bypass
+    adds = bypass == "complex" or (bypass == "simple" and channels == 8 * widths[-1])
+    return span(f"fire{first}", f"fire{last}"), f"fire{last}_{'add' if adds else 'concat'}"
+
+
+def fire_pool_layers(spec, index):
+    name = f"pool{first_fire(spec, index) - 1}"  # after the module before it (pool4: fire4)
+    return name, name
 
 
 register_block(

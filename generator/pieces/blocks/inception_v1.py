@@ -7,12 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ...fields import MAX_BLOCKS, Count, Filters, Model
-from ...plan import (
-    inception_v1_layers,
-    inception_v1_pool_layers,
-    plan_inception_v1_group,
-    plan_inception_v1_pool,
-)
+from ...plan import conv, same_pool
 from ...registry import register_block
 
 # Inception. Block sizes are the columns of the papers' tables: #1x1, #NxN reduce (the 1x1
@@ -64,6 +59,35 @@ class InceptionV1Learner(Model):
 
     block: Literal["inception_v1"]
     groups: list[InceptionV1Group] = Field(min_length=1, max_length=64)
+
+
+def plan_inception_v1_group(spec, c, shape, group):
+    """Inception modules (biased convs, ReLU, no BN): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 |
+    3x3/1 max pool -> 1x1, concatenated; H and W kept."""
+    for number, b in enumerate(group.blocks, start=1):
+        conv(c, shape, b.n_1x1, 1)
+        conv(c, conv(c, shape, b.n_3x3_reduce, 1), b.n_3x3, 3, same=True)
+        conv(c, conv(c, shape, b.n_5x5_reduce, 1), b.n_5x5, 5, same=True)
+        conv(c, shape, b.n_pool_proj, 1)
+        shape = (shape[0], shape[1], b.n_1x1 + b.n_3x3 + b.n_5x5 + b.n_pool_proj)
+        if number in group.aux_after:
+            c.taps.append(shape)
+    return shape
+
+
+def plan_inception_v1_pool(spec, c, shape):
+    """GoogLeNet's max pool between groups: 3x3/2, padding "same"."""
+    return same_pool(c, shape, 2, "the 3x3/2 max pool after the group")
+
+
+def inception_v1_layers(spec, index, shape):
+    name = f"inception_{index + 3}"
+    letter = "abcdefghijklmnopqrstuvwxyz"[len(spec.learner.groups[index].blocks) - 1]
+    return name, f"{name}{letter}_output"
+
+
+def inception_v1_pool_layers(spec, index):
+    return f"pool{index + 2}", f"pool{index + 2}"
 
 
 register_block(

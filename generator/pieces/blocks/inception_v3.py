@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ...fields import MAX_BLOCKS, Filters, Model
-from ...plan import CONV_BN_LAYER_NAMES, inception_v3_layers, plan_inception_v3_group
+from ...plan import CONV_BN_LAYER_NAMES, conv_bn_units, pool, span
 from ...registry import register_block
 from .inception_v1 import AuxAfter, InceptionGroup
 
@@ -99,6 +99,87 @@ class InceptionV3Learner(Model):
 
     block: Literal["inception_v3"]
     groups: list[GridGroup] = Field(min_length=1, max_length=64)
+
+
+def plan_block_35x35(unit, shape, b):
+    unit(shape, b.n_1x1, 1)
+    unit(unit(shape, b.n_5x5_reduce, 1), b.n_5x5, 5)
+    unit(unit(unit(shape, b.n_3x3dbl_reduce, 1), b.n_3x3dbl, 3), b.n_3x3dbl, 3)
+    unit(shape, b.n_pool_proj, 1)
+    return (shape[0], shape[1], b.n_1x1 + b.n_5x5 + b.n_3x3dbl + b.n_pool_proj)
+
+
+def plan_block_17x17(unit, shape, b):
+    unit(shape, b.n_1x1, 1)
+    unit(unit(unit(shape, b.n_7x7_reduce, 1), b.n_7x7_reduce, 1, 7), b.n_7x7, 7, 1)
+    x = unit(shape, b.n_7x7dbl_reduce, 1)
+    for kh, kw in ((7, 1), (1, 7), (7, 1)):
+        x = unit(x, b.n_7x7dbl_reduce, kh, kw)
+    unit(x, b.n_7x7dbl, 1, 7)
+    unit(shape, b.n_pool_proj, 1)
+    return (shape[0], shape[1], b.n_1x1 + b.n_7x7 + b.n_7x7dbl + b.n_pool_proj)
+
+
+def plan_block_8x8(unit, shape, b):
+    unit(shape, b.n_1x1, 1)
+    x = unit(shape, b.n_3x3_reduce, 1)
+    unit(x, b.n_3x3, 1, 3)
+    unit(x, b.n_3x3, 3, 1)
+    x = unit(unit(shape, b.n_3x3dbl_reduce, 1), b.n_3x3dbl, 3)
+    unit(x, b.n_3x3dbl, 1, 3)
+    unit(x, b.n_3x3dbl, 3, 1)
+    unit(shape, b.n_pool_proj, 1)
+    out = b.n_1x1 + 2 * b.n_3x3 + 2 * b.n_3x3dbl + b.n_pool_proj
+    return (shape[0], shape[1], out)
+
+
+def plan_reduction_35x35(unit, c, shape, r):
+    x = unit(shape, r.n_3x3, 3, strides=2, same=False)
+    y = unit(unit(shape, r.n_3x3dbl_reduce, 1), r.n_3x3dbl, 3)
+    unit(y, r.n_3x3dbl, 3, strides=2, same=False)
+    pooled = pool(c, shape, 3, 2, "the grid reduction's 3x3/2 max pool")
+    return (x[0], x[1], r.n_3x3 + r.n_3x3dbl + pooled[2])
+
+
+def plan_reduction_17x17(unit, c, shape, r):
+    x = unit(unit(shape, r.n_3x3_reduce, 1), r.n_3x3, 3, strides=2, same=False)
+    y = unit(shape, r.n_7x7x3_reduce, 1)
+    y = unit(unit(y, r.n_7x7x3_reduce, 1, 7), r.n_7x7x3_reduce, 7, 1)
+    unit(y, r.n_7x7x3, 3, strides=2, same=False)
+    pooled = pool(c, shape, 3, 2, "the grid reduction's 3x3/2 max pool")
+    return (x[0], x[1], r.n_3x3 + r.n_7x7x3 + pooled[2])
+
+
+INCEPTION_V3_BLOCKS = {"35x35": plan_block_35x35, "17x17": plan_block_17x17, "8x8": plan_block_8x8}
+
+INCEPTION_V3_REDUCTIONS = {"35x35": plan_reduction_35x35, "17x17": plan_reduction_17x17}
+
+
+def plan_inception_v3_group(spec, c, shape, group):
+    """The blocks of one grid size (H, W kept), then the grid reduction, if any (H, W / 2).
+    Every convolution is conv2d_bn: conv, BN without scale, ReLU."""
+    unit = conv_bn_units(spec, c)
+    for number, b in enumerate(group.blocks, start=1):
+        shape = INCEPTION_V3_BLOCKS[group.grid](unit, shape, b)
+        if number in group.aux_after:
+            c.taps.append(shape)
+    if group.reduction is not None:
+        shape = INCEPTION_V3_REDUCTIONS[group.grid](unit, c, shape, group.reduction)
+    return shape
+
+
+def first_mixed(spec, index) -> int:
+    """The number of learner.groups[index]'s first Inception v3 block (mixed0 ...): blocks
+    and grid reductions are numbered across the groups."""
+    groups = spec.learner.groups[:index]
+    return sum(len(group.blocks) + (group.reduction is not None) for group in groups)
+
+
+def inception_v3_layers(spec, index, shape):
+    group = spec.learner.groups[index]
+    first = first_mixed(spec, index)
+    last = first + len(group.blocks) + (group.reduction is not None) - 1
+    return span(f"mixed{first}", f"mixed{last}"), f"mixed{last}"
 
 
 register_block(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictBool, StrictInt
 
 from ...fields import Filters, Model
-from ...plan import plain_layers, plan_plain_group
+from ...plan import conv, pool
 from ...registry import register_block
 
 
@@ -25,6 +25,19 @@ class PlainLearner(Model):
 
     block: Literal["plain"]
     groups: list[PlainGroup] = Field(min_length=1, max_length=64)
+
+
+def plan_plain_group(spec, c, shape, group):
+    """One kernel_size x kernel_size convolution (no padding, ReLU), then a 2x2/2 max pool
+    when the group has one."""
+    k = group.kernel_size
+    shape = conv(c, shape, group.n_filters, k, what=f"the group's {k}x{k} convolution")
+    return pool(c, shape, 2, 2, "the group's 2x2 max pool") if group.pool else shape
+
+
+def plain_layers(spec, index, shape):
+    name = f"block{index + 1}"
+    return name, f"{name}_pool" if spec.learner.groups[index].pool else f"{name}_conv"
 
 
 register_block(

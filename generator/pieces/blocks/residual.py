@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, StrictInt, model_validator
 
+from ...errors import SpecError
 from ...fields import MAX_FILTERS, Count, Filters, Model, Stride
-from ...plan import (
-    RESIDUAL_LAYER_NAMES,
-    bn,
-    plan_basic_group,
-    plan_bottleneck_group,
-    plan_preact_bottleneck_group,
-    residual_layers,
-)
+from ...plan import Counter, Shape, bn, conv, pad, pool
 from ...registry import register_block
+
+if TYPE_CHECKING:
+    from ...spec import Spec
+
+
+# keras.applications' block names: conv2_block1_1_conv, ..._se_squeeze, ..._out.
+RESIDUAL_LAYER_NAMES = (r"conv\d+_block\d+_\w+",)
 
 
 class ResidualGroup(Model):
@@ -81,6 +83,121 @@ class ResidualLearner(Model):
         return self
 
 
+def se_link(c: Counter, shape: Shape, ratio: int | None) -> Shape:
+    """Squeeze-and-excitation (timm's SEModule) when ratio is set: global average pool ->
+    1x1 conv to C // ratio (bias, ReLU) -> 1x1 conv back to C (bias, sigmoid) -> multiply
+    the maps by that gate. Shape kept."""
+    if ratio is None:
+        return shape
+    channels = shape[2]
+    reduced = channels // ratio
+    if reduced < 1:
+        raise SpecError(
+            c.source,
+            "learner.se_ratio",
+            f"an SE link on the {channels}-channel maps of {c.where} would squeeze them to "
+            f"{channels} // {ratio} = 0 channels; lower se_ratio",
+        )
+    c.add(channels * reduced + reduced)  # reduce: 1x1 conv with bias
+    c.add(reduced * channels + channels)  # expand: 1x1 conv with bias
+    c.add_macs(2 * channels * reduced)  # on the 1x1 pooled maps; the multiply counts 0
+    return shape
+
+
+def bottleneck_width(spec: Spec, c: Counter, n_filters: int) -> int:
+    """The 3x3's width: cardinality groups of int(n_filters * width_per_group / 64)
+    channels (torchvision's ResNeXt arithmetic; n_filters itself for a plain ResNet)."""
+    learner = spec.learner
+    per_group = n_filters * learner.width_per_group // 64
+    if per_group < 1:
+        raise SpecError(
+            c.source,
+            f"{c.where}.n_filters",
+            f"n_filters {n_filters} * width_per_group {learner.width_per_group} // 64 leaves "
+            f"0 channels for each of the {learner.cardinality} groups of the grouped 3x3; "
+            "n_filters * width_per_group must be at least 64",
+        )
+    return per_group * learner.cardinality
+
+
+def width_expression(width_per_group: int, cardinality: int) -> str:
+    """bottleneck_width as the Python expression the block template writes, reduced:
+    width_per_group 4, cardinality 32 -> "n_filters // 16 * 32"."""
+    divisor = math.gcd(width_per_group, 64)
+    scale, denominator = width_per_group // divisor, 64 // divisor
+    expression = "n_filters" if scale == 1 else f"n_filters * {scale}"
+    if denominator != 1:
+        expression += f" // {denominator}"
+    return expression if cardinality == 1 else f"{expression} * {cardinality}"
+
+
+def plan_basic_group(spec, c, shape, group):
+    bias = spec.conventions.bias_before_bn
+    f = group.n_filters
+    for index in range(group.n_blocks):
+        strides = group.strides if index == 0 else 1
+        if index == 0 and (strides != 1 or shape[2] != f):
+            short = bn(c, conv(c, shape, f, 1, strides, bias=bias))
+        else:
+            short = shape
+        x = bn(c, conv(c, pad(shape, 1), f, 3, strides, bias=bias))
+        x = se_link(c, bn(c, conv(c, pad(x, 1), f, 3, bias=bias)), spec.learner.se_ratio)
+        assert x == short, (x, short)
+        shape = x
+    return shape
+
+
+def plan_bottleneck_group(spec, c, shape, group):
+    """1x1 reduce -> 3x3 (grouped with cardinality > 1) -> 1x1 expand to 4 * n_filters, each
+    conv then BN; an SE link (se_ratio) rescales the branch before the add. The first
+    block's shortcut is a strided 1x1 conv -> BN when the shape changes, else identity."""
+    bias = spec.conventions.bias_before_bn
+    v1_5 = spec.learner.stride_on == "3x3"
+    groups = spec.learner.cardinality
+    f = group.n_filters
+    width = bottleneck_width(spec, c, f)
+    for index in range(group.n_blocks):
+        strides = group.strides if index == 0 else 1
+        # As the group template: the first block projects its shortcut only when the shape
+        # changes (a stride, or other than 4 * n_filters channels in); else identity.
+        if index == 0 and (strides != 1 or shape[2] != 4 * f):
+            short = bn(c, conv(c, shape, 4 * f, 1, strides, bias=bias))
+        else:
+            short = shape
+        x = bn(c, conv(c, shape, width, 1, 1 if v1_5 else strides, bias=bias))
+        if v1_5:
+            x = bn(c, conv(c, pad(x, 1), width, 3, strides, bias=bias, groups=groups))
+        else:
+            x = bn(c, conv(c, x, width, 3, same=True, bias=bias, groups=groups))
+        x = se_link(c, bn(c, conv(c, x, 4 * f, 1, bias=bias)), spec.learner.se_ratio)
+        assert x == short, (x, short)
+        shape = x
+    return shape
+
+
+def plan_preact_bottleneck_group(spec, c, shape, group):
+    bias = spec.conventions.bias_before_bn
+    f, n = group.n_filters, group.n_blocks
+    for index in range(1, n + 1):
+        strides = group.strides if index == n else 1
+        preact = bn(c, shape)
+        if index == 1:
+            short = conv(c, preact, 4 * f, 1, strides)  # feeds the add: always biased
+        else:
+            short = pool(c, shape, 1, strides, "the shortcut's 1x1 max pool")
+        x = bn(c, conv(c, preact, f, 1, bias=bias))
+        x = bn(c, conv(c, pad(x, 1), f, 3, strides, bias=bias))
+        x = conv(c, x, 4 * f, 1)
+        assert x == short, (x, short)
+        shape = x
+    return shape
+
+
+def residual_layers(spec, index, shape):
+    """conv2 ... (keras.applications' ResNet): the last block's output, conv2_block3_out."""
+    return f"conv{index + 2}", f"conv{index + 2}_block{spec.learner.groups[index].n_blocks}_out"
+
+
 def _blocks(data: dict) -> set:
     """The block types a raw learner section names: its own and its groups'."""
     groups = data.get("groups")
@@ -114,7 +231,10 @@ register_block(
     plan_group=plan_bottleneck_group,
     templates=("learner.py.j2", "groups/residual.py.j2", "blocks/bottleneck.py.j2"),
     learner_doc="Each group stacks bottleneck residual blocks (1x1 -> 3x3 -> 1x1).",
-    values={"expansion": 4},
+    values={
+        "expansion": 4,
+        "width": lambda learner: width_expression(learner.width_per_group, learner.cardinality),
+    },
     **RESIDUAL_V1,
 )
 

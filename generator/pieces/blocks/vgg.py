@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ...fields import Count, Filters, Model
-from ...plan import plan_vgg_group, vgg_layers
+from ...plan import conv, pool
 from ...registry import register_block
 
 
@@ -19,6 +19,17 @@ class VGGGroup(Model):
 class VGGLearner(Model):
     block: Literal["vgg"]
     groups: list[VGGGroup] = Field(min_length=1, max_length=64)
+
+
+def plan_vgg_group(spec, c, shape, group):
+    for _ in range(group.n_layers):
+        shape = conv(c, shape, group.n_filters, 3, same=True)
+    c.pool_input = shape  # what Fast R-CNN's RoI pooling reads instead (drop_last_pool)
+    return pool(c, shape, 2, 2, "the group's 2x2 max pool")
+
+
+def vgg_layers(spec, index, shape):
+    return f"block{index + 1}", f"block{index + 1}_pool"
 
 
 register_block(
