@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 from generator.errors import SpecError, printable  # noqa: E402
 from generator.harness import (  # noqa: E402
-    DETECTORS,
     TASKS,
     build_from_module,
     detector_api,
@@ -46,6 +45,7 @@ from generator.harness import (  # noqa: E402
     train,
 )
 from generator.pipeline import generate, plan_for  # noqa: E402
+from generator.registry import detectors  # noqa: E402
 from generator.spec import preset_names  # noqa: E402
 
 
@@ -171,7 +171,7 @@ def build_ours(path: Path, plan, shape, n_classes: int, tiny: bool = False):
     if getattr(plan.spec, "n_classes", None) is not None and not plan.heads:
         kwargs["n_classes"] = n_classes
     architecture = getattr(plan.spec, "architecture", "classifier")
-    if tiny and architecture in DETECTORS:
+    if tiny and architecture in detectors():
         kwargs.update(TINY_DETECTOR[architecture])
     module = load_module(path)
     task = {**task_for_plan(plan), "api": detector_api(module)}

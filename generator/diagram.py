@@ -68,9 +68,6 @@ def _head_width(plan: Plan, before: tuple) -> int:
     return units[-1] if units else before[-1]
 
 
-DETECTORS = ("rcnn", "fast_rcnn", "faster_rcnn")
-
-
 def _detector_graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
     """A region-based detector: two inputs (images, and boxes: n_regions proposals), the
     regions cut out (R-CNN warps each from the image before the CNN; Fast R-CNN RoI-pools
@@ -166,7 +163,7 @@ def _detector_graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]
 
 def graph(plan: Plan) -> tuple[list[Node], list[tuple[str, str, str]]]:
     """Nodes and edges (source id, target id, label; a labelled edge is a side branch)."""
-    if getattr(plan.spec, "architecture", "classifier") in DETECTORS:
+    if plan.architecture.is_detector:
         return _detector_graph(plan)
     nodes: list[Node] = []
     edges: list[tuple[str, str, str]] = []

@@ -5,9 +5,10 @@ and benchmarks/gpu_smoke.py imports it, so keras is imported inside functions on
 CLI process never loads it, and nothing here imports tensorflow unless that is the Keras
 backend. Works on the tensorflow, jax and torch backends.
 
-What data a model trains on depends on what kind of model it is. TASKS maps each kind to
-a function that makes one synthetic batch and its losses; a new kind of model (twins,
-autoencoders ...) adds one entry there and one line in `task_for_plan`. The detectors
+What data a model trains on depends on what kind of model it is. Each registered
+architecture (generator/pieces/architectures/) says what its task is (`task_for_plan`
+asks it) and brings the batch makers of its task kinds: TASKS, derived from the registry,
+maps each kind to a function that makes one synthetic batch and its losses. The detectors
 (R-CNN, Fast R-CNN) train through the emitted file's own helpers (detector_task). A
 model of no known kind falls back on `inspect_task`, which reads the built model's inputs
 and outputs. A model that returns a dict of outputs (classifier.heads) gets its targets,
@@ -38,9 +39,6 @@ class StageError(Exception):
         self.reason = reason
         super().__init__(f"{stage}: {reason}")
 
-
-# The region-based detectors: inputs [images, boxes], trained through their emitted helpers.
-DETECTORS = ("rcnn", "fast_rcnn")
 
 # The side given to an input of any size when the task names no input_shape (an emitted
 # file verified without --input-size).
@@ -79,30 +77,7 @@ def task_for_plan(plan) -> dict:
     pre_stem = getattr(spec, "pre_stem", None)
     if pre_stem is not None and pre_stem.rescaling:  # it expects raw pixels
         common["pixels"] = True
-    architecture = getattr(spec, "architecture", "classifier")
-    if architecture == "faster_rcnn":
-        # [images, gt_boxes, gt_labels] in, its four losses out (faster_rcnn_task).
-        return {"kind": "faster_rcnn", "loss_weights": [1.0] * 4, **common}
-    if architecture in DETECTORS:
-        # [images, boxes] in, per-region class scores and box deltas out: the file's own
-        # training helpers make the targets and losses (detector_task).
-        return {"kind": "detector", "loss_weights": [1.0, 1.0], **common}
-    if architecture != "classifier":
-        return {"kind": architecture, **common}  # siamese, autoencoder: TASKS has their entries
-    if plan.heads:
-        # classifier.heads: a dict of outputs, one loss (by activation) and weight per head.
-        heads = [
-            {"name": head.name, "n_classes": head.n_classes, "activation": head.activation}
-            for head in plan.heads
-        ]
-        weights = [head.loss_weight for head in plan.heads]
-        return {"kind": "heads", "heads": heads, "loss_weights": weights, **common}
-    aux = spec.classifier.aux
-    if aux is not None and aux.include and plan.n_taps:
-        # Inception: [main, aux1, ...], the auxiliary losses down-weighted.
-        weights = [1.0] + [aux.loss_weight] * plan.n_taps
-        return {"kind": "classifier", "loss_weights": weights, **common}
-    return {"kind": "classifier", **common}
+    return plan.architecture.task(plan, common)
 
 
 def input_shapes(model, options: dict) -> list[tuple]:
@@ -345,16 +320,19 @@ def faster_rcnn_task(model, batch: int, rng, options: dict) -> Batch:
     return Batch([images, gt_boxes, gt_labels], api.loss_targets(batch), list(model.loss), weights)
 
 
-# kind -> batch maker; `modelgen verify` picks the kind with task_for_plan.
-TASKS: dict[str, Callable] = {
-    "classifier": classifier_task,
-    "heads": heads_task,
-    "siamese": siamese_task,
-    "autoencoder": autoencoder_task,
-    "detector": detector_task,
-    "faster_rcnn": faster_rcnn_task,
-    "auto": inspect_task,
-}
+def tasks() -> dict[str, Callable]:
+    """Task kind -> batch maker: the registered architectures' (`modelgen verify` picks the
+    kind with task_for_plan), and "auto" for a file of no known kind."""
+    from . import pieces  # noqa: F401  (registers every architecture)
+    from .registry import task_batches
+
+    return {**task_batches(), "auto": inspect_task}
+
+
+def __getattr__(name: str):
+    if name == "TASKS":  # computed on first use: the architectures import this module
+        return tasks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------- loading and building
@@ -558,7 +536,7 @@ def verify_file(
     elif kind == "auto" and api is not None and len(model.inputs) == 3:
         kind = "faster_rcnn"
     task = {**task, "api": api}
-    make = TASKS.get(kind, inspect_task)
+    make = tasks().get(kind, inspect_task)
     try:
         batch = make(model, batch_size, np.random.default_rng(seed), task)
         check_gradients(model, batch)
@@ -614,4 +592,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Run the package's own module, not this __main__ copy: the architectures' batch
+    # makers (registered from generator.harness) and main() then share one module.
+    from generator.harness import main as _main
+
+    sys.exit(_main(sys.argv[1:]))

@@ -22,9 +22,14 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from .errors import SpecError
-from .spec import MAX_IMAGE_SIDE, Spec
+from .fields import MAX_IMAGE_SIDE
+from .registry import ARCHITECTURES, AUX, BLOCKS, CLASSIFIERS, POOLING_LAYER_NAMES, STEMS, BlockType
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 Shape = tuple[int, int, int]  # (H, W, C), channels last
 
@@ -178,23 +183,12 @@ def dense(c: Counter, n_in: int, units: int) -> int:
 
 
 def plan_stem(spec: Spec, c: Counter, shape: Shape) -> Shape:
-    stem = spec.stem
-    if stem.kind == "none":
+    """The registered stem kind's planner (generator/pieces/stems/); none: the pixels."""
+    stem = STEMS[spec.stem.kind]
+    if stem.plan is None:
         return shape
     c.where = "stem"
-    if stem.kind in INCEPTION_STEMS:
-        return INCEPTION_STEMS[stem.kind](spec, c, shape)
-    if stem.kind == "squeezenet":
-        k = stem.kernel_size
-        shape = conv(c, shape, stem.n_filters, k, 2, what=f"the stem's {k}x{k}/2 conv1")
-        return ceil_pool(c, shape, "the stem's 3x3/2 max pool")
-    preact = stem.kind == "resnet_preact"
-    # 7x7/2 after 3-pixel zero padding (conv1), then 3x3/2 max pool after 1-pixel padding.
-    bias = preact or spec.conventions.bias_before_bn
-    shape = conv(c, pad(shape, 3), stem.n_filters, 7, 2, bias=bias, what="the stem's 7x7/2")
-    if not preact:
-        shape = bn(c, shape)
-    return pool(c, pad(shape, 1), 3, 2, "the stem's 3x3/2 max pool")
+    return stem.plan(spec, c, shape)
 
 
 # ------------------------------------------------------------------ groups
@@ -426,9 +420,6 @@ def plan_inception_v3_stem(spec: Spec, c: Counter, shape: Shape) -> Shape:
     return pool(c, shape, 3, 2, "the stem's second 3x3/2 max pool")
 
 
-INCEPTION_STEMS = {"inception_v1": plan_inception_v1_stem, "inception_v3": plan_inception_v3_stem}
-
-
 def plan_inception_v1_group(spec, c, shape, group):
     """Inception modules (biased convs, ReLU, no BN): 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 |
     3x3/1 max pool -> 1x1, concatenated; H and W kept."""
@@ -529,23 +520,11 @@ def plan_aux_inception_v3(spec: Spec, c: Counter, shape: Shape) -> None:
     dense(c, shape[0] * shape[1] * shape[2], spec.n_classes)
 
 
-AUX_CLASSIFIERS = {"inception_v1": plan_aux_inception_v1, "inception_v3": plan_aux_inception_v3}
-
-
 # ------------------------------------------------------------------ stage layer names
 # Each stage's layer-name prefix in the built model and the layer that leaves its output
 # (see Stage), as the templates name them. A group's: group_layers(spec, index, shape), the
 # group at learner.groups[index] and the maps it receives; a transition's:
 # transition_layers(spec, index), the one before learner.groups[index].
-
-STEM_LAYERS = {
-    "resnet": ("conv1", "pool1_pool"),
-    "resnet_preact": ("conv1", "pool1_pool"),
-    "densenet": ("conv1", "pool1"),
-    "squeezenet": ("conv1", "pool1"),
-    "inception_v1": ("conv1..pool2", "pool2_3x3_s2"),
-    "inception_v3": ("conv2d..max_pooling2d_1", "max_pooling2d_1"),
-}
 
 
 def plain_layers(spec, index, shape):
@@ -616,47 +595,6 @@ def inception_v1_pool_layers(spec, index):
     return f"pool{index + 2}", f"pool{index + 2}"
 
 
-@dataclass(frozen=True)
-class BlockType:
-    """How a learner block type is planned and rendered.
-
-    `group_name` and `first_index` give keras.applications' group names (conv2..conv5 for
-    ResNet, block1..block5 for VGG), so weights copy across by layer name.
-    """
-
-    plan_group: Callable
-    group_template: str
-    block_template: str | None  # None: the group holds the layers itself (VGG)
-    group_name: str
-    first_index: int
-    learner_doc: str
-    expansion: int = 1  # output channels = expansion * n_filters
-    post_activation: bool = False  # pre-activation nets end with BN-ReLU before pooling
-    post_prefix: str = "post_"  # the final BN-ReLU's names: post_bn (ResNet v2), bn (DenseNet)
-    post_doc: str = "Ends with BN-ReLU: pre-activation blocks leave their last sum un-normalised."
-    # Learner-level metaparameters (spec.learner fields, METAPARAMETERS entries) the learner
-    # takes after `groups`, and those of them it hands on to every group.
-    learner_args: tuple[str, ...] = ()
-    group_args: tuple[str, ...] = ()
-    # A block between consecutive groups (DenseNet's transition), planned by
-    # plan_transition(spec, c, shape) and named transition_name + the index of the group
-    # it follows (pool2 after conv2).
-    plan_transition: Callable | None = None
-    transition_name: str = ""
-    # The learner piece: SqueezeNet's numbers its fire modules across groups (fire2..fire9).
-    learner_template: str = "learner.py.j2"
-    # Further block pieces after block_template (Inception v3: one per block type).
-    more_block_templates: tuple[str, ...] = ()
-    # The learner returns (x, taps): the block outputs that feed auxiliary classifiers.
-    returns_taps: bool = False
-    # The layer names the learner's pieces write (learner, groups, blocks, transitions):
-    # regular expressions matched in full (see LAYER_NAMES).
-    layer_names: tuple[str, ...] = ()
-    # A group's and a transition's layer-name prefix and output layer (see Stage).
-    group_layers: Callable = residual_layers
-    transition_layers: Callable | None = None
-
-
 # Layer names, as regular expressions matched in full. Keras wants every layer name once and
 # says so only when the model is built; the plan refuses a head of classifier.heads named
 # like a layer the rest of the model writes. Each piece lists the names it writes (its
@@ -670,197 +608,6 @@ CONV_BN_LAYER_NAMES = (
 )
 INPUT_LAYER_NAMES = (r"input_layer(_\d+)?",)  # keras.Input's automatic name
 PRE_STEM_LAYER_NAMES = (r"pre_stem_\w+",)
-STEM_LAYER_NAMES = {
-    "none": (),
-    "resnet": (r"conv1_(pad|conv|bn|relu)", r"pool1_(pad|pool)"),
-    "resnet_preact": (r"conv1_(pad|conv)", r"pool1_(pad|pool)"),
-    "densenet": (r"conv1_(pad|conv|bn|relu)", r"pool1(_pad)?"),
-    "squeezenet": (r"conv1", r"pool1(_pad)?"),
-    "inception_v1": (r"conv1_7x7_s2", r"conv2_3x3(_reduce)?", r"pool[12]_3x3_s2"),
-    "inception_v3": CONV_BN_LAYER_NAMES,
-}
-# The classifier's own names (spec.py refuses them for a head already) and the auxiliary
-# classifiers' (aux1_conv ...).
-CLASSIFIER_LAYER_NAMES = (
-    r"avg_pool|max_pool|flatten|dropout|predictions|fc\d+(_dropout)?|top_(dropout|conv)",
-)
-AUX_LAYER_NAMES = (r"aux\d+_\w+",)
-
-
-BLOCK_TYPES: dict[str, BlockType] = {
-    "plain": BlockType(
-        plan_plain_group,
-        "groups/plain.py.j2",
-        None,
-        "block",
-        1,
-        "Each group is one convolution (ReLU), usually followed by a 2x2 max pool.",
-        layer_names=(r"block\d+_(conv|pool)",),
-        group_layers=plain_layers,
-    ),
-    "vgg": BlockType(
-        plan_vgg_group,
-        "groups/vgg.py.j2",
-        None,
-        "block",
-        1,
-        "Each VGG group stacks 3x3 convolutions and halves H and W.",
-        layer_names=(r"block\d+_(conv\d+|pool)",),
-        group_layers=vgg_layers,
-    ),
-    "basic": BlockType(
-        plan_basic_group,
-        "groups/residual.py.j2",
-        "blocks/basic.py.j2",
-        "conv",
-        2,
-        "Each group stacks basic residual blocks (two 3x3 convolutions).",
-        layer_names=RESIDUAL_LAYER_NAMES,
-    ),
-    "bottleneck": BlockType(
-        plan_bottleneck_group,
-        "groups/residual.py.j2",
-        "blocks/bottleneck.py.j2",
-        "conv",
-        2,
-        "Each group stacks bottleneck residual blocks (1x1 -> 3x3 -> 1x1).",
-        expansion=4,
-        layer_names=RESIDUAL_LAYER_NAMES,
-    ),
-    "preact_bottleneck": BlockType(
-        plan_preact_bottleneck_group,
-        "groups/preact.py.j2",
-        "blocks/preact_bottleneck.py.j2",
-        "conv",
-        2,
-        "Each group stacks pre-activation bottleneck blocks (BN-ReLU-conv).",
-        expansion=4,
-        post_activation=True,
-        layer_names=(*RESIDUAL_LAYER_NAMES, r"post_(bn|relu)"),
-    ),
-    "dense": BlockType(
-        plan_dense_group,
-        "groups/dense.py.j2",
-        "blocks/dense.py.j2",
-        "conv",
-        2,
-        "Each group stacks dense blocks: every block concatenates growth_rate new\n"
-        "feature maps to its input, so each block sees the maps of all blocks before it.\n"
-        "Between groups a transition block compresses the channels and halves H and W.",
-        post_activation=True,
-        post_prefix="",
-        post_doc="Ends with BN-ReLU (bn, relu): the last concatenation is not normalised.",
-        learner_args=("growth_rate", "compression"),
-        group_args=("growth_rate",),
-        plan_transition=plan_dense_transition,
-        transition_name="pool",
-        layer_names=(*RESIDUAL_LAYER_NAMES, r"pool\d+_(bn|relu|conv|pool)", r"bn|relu"),
-        group_layers=dense_layers,
-        transition_layers=dense_transition_layers,
-    ),
-    "fire": BlockType(
-        plan_fire_group,
-        "groups/fire.py.j2",
-        "blocks/fire.py.j2",
-        "group",
-        1,
-        "Each group stacks fire modules (squeeze 1x1 -> expand 1x1 + 3x3); a 3x3/2 max\n"
-        "pool between consecutive groups halves H and W (delayed downsampling).",
-        plan_transition=plan_fire_pool,
-        transition_name="pool_after_group",
-        learner_template="learners/fire.py.j2",
-        layer_names=(r"fire\d+_\w+", r"pool\d+(_pad)?"),
-        group_layers=fire_layers,
-        transition_layers=fire_pool_layers,
-    ),
-    "inception_v1": BlockType(
-        plan_inception_v1_group,
-        "groups/inception_v1.py.j2",
-        "blocks/inception_v1.py.j2",
-        "inception_",
-        3,
-        "Each group stacks inception modules; a 3x3/2 max pool between groups halves H, W.",
-        plan_transition=plan_inception_v1_pool,
-        transition_name="pool",
-        learner_template="learners/inception_v1.py.j2",
-        returns_taps=True,
-        layer_names=(r"inception_\d+[a-z]_\w+", r"pool\d+"),
-        group_layers=inception_v1_layers,
-        transition_layers=inception_v1_pool_layers,
-    ),
-    "inception_v3": BlockType(
-        plan_inception_v3_group,
-        "groups/inception_v3.py.j2",
-        "blocks/inception_35x35.py.j2",
-        "grid",
-        1,
-        "Each group stacks the inception blocks of one grid size, then a grid reduction.",
-        learner_template="learners/inception_v3.py.j2",
-        more_block_templates=(
-            "blocks/inception_17x17.py.j2",
-            "blocks/inception_8x8.py.j2",
-            "blocks/grid_reduction.py.j2",
-        ),
-        returns_taps=True,
-        layer_names=(r"mixed\d+(_\w+)?", *CONV_BN_LAYER_NAMES),
-        group_layers=inception_v3_layers,
-    ),
-}
-
-STEM_TEMPLATES = {
-    "resnet": "stems/resnet.py.j2",
-    "resnet_preact": "stems/resnet.py.j2",
-    "densenet": "stems/resnet.py.j2",  # the same layers; the max pool is named pool1
-    "squeezenet": "stems/squeezenet.py.j2",
-    "inception_v1": "stems/inception_v1.py.j2",
-    "inception_v3": "stems/inception_v3.py.j2",
-}
-CLASSIFIER_TEMPLATES = {
-    "avg_pool": "classifiers/avg_pool.py.j2",
-    "flatten": "classifiers/flatten.py.j2",
-    "conv": "classifiers/conv.py.j2",
-    "avg_pool_dropout": "classifiers/avg_pool.py.j2",
-}
-# A detector's pieces after its backbone's: the region head, its region operation (warp or
-# RoI pooling), then the region blocks that issue 8's Faster R-CNN reuses (templates/regions/)
-# and the architecture's template (its training helpers; the skins import its builder).
-REGION_PIECES = [
-    "regions/boxes.py.j2",
-    "regions/proposals.py.j2",
-    "regions/sampling.py.j2",
-    "regions/box_loss.py.j2",
-]
-DETECTOR_TEMPLATES = {
-    "rcnn": [
-        "regions/head.py.j2",
-        "regions/crop.py.j2",
-        *REGION_PIECES,
-        "regions/svm_loss.py.j2",
-        "architectures/rcnn.py.j2",
-    ],
-    "fast_rcnn": [
-        "regions/head.py.j2",
-        "regions/roi_pool.py.j2",
-        *REGION_PIECES,
-        "architectures/fast_rcnn.py.j2",
-    ],
-    "faster_rcnn": [
-        "regions/head.py.j2",
-        "regions/roi_pool.py.j2",
-        "regions/boxes.py.j2",
-        "regions/box_loss.py.j2",
-        "regions/anchors.py.j2",
-        "regions/nms.py.j2",
-        "regions/rpn.py.j2",
-        "regions/targets.py.j2",
-        "regions/detections.py.j2",
-        "architectures/faster_rcnn.py.j2",
-    ],
-}
-AUX_TEMPLATES = {
-    "inception_v1": "classifiers/aux_inception_v1.py.j2",
-    "inception_v3": "classifiers/aux_inception_v3.py.j2",
-}
 
 
 # ------------------------------------------------------------------ the whole network
@@ -879,38 +626,48 @@ class Plan:
     total_macs: int = 0  # multiply-accumulates per sample of the model's input
 
     @property
-    def templates(self) -> list[str]:
-        """The piece templates the emitted file is made of, in reading order."""
-        architecture = self.spec.architecture
-        if architecture == "autoencoder":
-            pieces = ["blocks/autoencoder.py.j2", "architectures/autoencoder.py.j2"]
-            return ["pre_stem.py.j2", *pieces] if self.spec.pre_stem is not None else pieces
-        pieces = self.backbone_templates
-        if architecture == "siamese":
-            return [*pieces, "blocks/siamese.py.j2", "architectures/siamese.py.j2"]
-        if architecture in DETECTOR_TEMPLATES:
-            return pieces + DETECTOR_TEMPLATES[architecture]
-        pieces.append(CLASSIFIER_TEMPLATES[self.spec.classifier.kind])
-        if self.spec.classifier.aux is not None:
-            pieces.append(AUX_TEMPLATES[self.spec.classifier.aux.kind])
-        return pieces
+    def architecture(self):
+        """The registered architecture (generator/pieces/architectures/)."""
+        return ARCHITECTURES[self.spec.architecture]
 
     @property
-    def backbone_templates(self) -> list[str]:
+    def templates(self) -> list[str]:
+        """The piece templates the emitted file is made of, in reading order: the helpers
+        the pieces call, the pre-stem, the backbone's pieces, then the architecture's."""
+        return [name for name, _ in self.pieces]
+
+    @property
+    def pieces(self) -> list[tuple[str, BlockType | None]]:
+        """(template, scope) in reading order. The scope is None, or where the learner
+        mixes block types, the block type whose group and block pieces the template
+        renders (their functions then carry its tag: basic_group, bottleneck_group)."""
+        own = [(name, None) for name in self.architecture.templates(self)]
+        if not self.architecture.has_backbone:
+            pre_stem = [("pre_stem.py.j2", None)] if self.spec.pre_stem is not None else []
+            return pre_stem + own
+        return self.backbone_pieces + own
+
+    @property
+    def backbone_pieces(self) -> list[tuple[str, BlockType | None]]:
         """The stem, learner, group and block pieces: a classifier's, a twin's or a
-        detector's backbone."""
-        pieces = [STEM_TEMPLATES[self.spec.stem.kind]] if self.spec.stem.kind != "none" else []
+        detector's backbone, after the helper units they call (each once)."""
+        stem = STEMS[self.spec.stem.kind]
+        helpers = [*stem.helpers, *self.block.helpers]
+        pieces = list(dict.fromkeys(helpers))
         if self.spec.pre_stem is not None:
-            pieces.insert(0, "pre_stem.py.j2")  # detachable preprocessing before the stem
-        if "inception_v3" in (self.spec.stem.kind, self.spec.learner.block):
-            pieces.insert(0, "blocks/conv_bn.py.j2")  # the unit the stem and blocks call
-        pieces += [self.block.learner_template, self.block.group_template]
-        if self.block.block_template:
-            pieces.append(self.block.block_template)
-        pieces += self.block.more_block_templates
-        if getattr(self.spec.learner, "se_ratio", None):
-            pieces.append("blocks/se.py.j2")  # the SE link the residual blocks call
-        return pieces
+            pieces.append("pre_stem.py.j2")  # detachable preprocessing before the stem
+        if stem.template is not None:
+            pieces.append(stem.template)
+        learner = self.spec.learner
+        if not self.mixed:
+            return [(name, None) for name in pieces + self.block.pieces(learner)]
+        scoped = [(name, None) for name in [*pieces, self.block.templates[0]]]
+        options = []
+        for tag in dict.fromkeys(self.group_blocks):
+            block = BLOCKS[tag]
+            scoped += [(name, block) for name in block.templates[1:]]
+            options += block.pieces(learner)[len(block.templates) :]
+        return scoped + [(name, None) for name in dict.fromkeys(options)]
 
     @property
     def layer_names(self) -> list[tuple[str, str]]:
@@ -921,11 +678,15 @@ class Plan:
         pieces = [("input", INPUT_LAYER_NAMES)]
         if spec.pre_stem is not None:
             pieces.append(("pre-stem", PRE_STEM_LAYER_NAMES))
-        pieces.append((f"{spec.stem.kind} stem", STEM_LAYER_NAMES[spec.stem.kind]))
-        pieces.append((f"{spec.learner.block} learner", self.block.layer_names))
-        pieces.append(("classifier", CLASSIFIER_LAYER_NAMES))
+        pieces.append((f"{spec.stem.kind} stem", STEMS[spec.stem.kind].layer_names))
+        for tag in dict.fromkeys(self.group_blocks):
+            pieces.append((f"{tag} learner", BLOCKS[tag].layer_names))
+        pieces.append(("pooling", POOLING_LAYER_NAMES))
+        pieces.append(
+            (f"{spec.classifier.kind} classifier", CLASSIFIERS[spec.classifier.kind].layer_names)
+        )
         if spec.classifier.aux is not None:
-            pieces.append(("auxiliary classifiers", AUX_LAYER_NAMES))
+            pieces.append(("auxiliary classifiers", AUX[spec.classifier.aux.kind].layer_names))
         return [(piece, pattern) for piece, patterns in pieces for pattern in patterns]
 
     @property
@@ -937,35 +698,15 @@ class Plan:
 
     @property
     def metaparameters(self) -> dict:
-        """The sizes the emitted builder loops over (structure stays in code)."""
-        if self.spec.architecture == "autoencoder":
-            return {"filters": list(self.spec.autoencoder.filters)}
-        params = {"groups": [g.model_dump() for g in self.spec.learner.groups]}
-        for arg in self.block.learner_args:
-            params[arg] = getattr(self.spec.learner, arg)
-        if self.spec.architecture == "siamese":
-            if self.spec.twin.embedding_units is not None:  # else: no dense layer, no size
-                params["embedding_units"] = self.spec.twin.embedding_units
-            return params
-        for arg in self.classifier_args:
-            value = getattr(self.spec.classifier, arg)
-            params[arg] = list(value) if isinstance(value, tuple | list) else value
-        if self.heads:
-            params["heads"] = [
-                {"name": head.name, "n_classes": head.n_classes, "activation": head.activation}
-                for head in self.heads
-            ]
-        if self.spec.architecture == "rcnn":
-            params["crop_size"] = self.spec.detector.crop_size
-        elif self.spec.architecture in ("fast_rcnn", "faster_rcnn"):
-            params["pool_size"] = self.spec.detector.pool_size
-            params["feature_stride"] = self.feature_stride
-        if self.spec.architecture == "faster_rcnn":
-            rpn = self.spec.detector.rpn
-            params["rpn_channels"] = rpn.channels
-            params["anchor_scales"] = list(rpn.anchor_scales)
-            params["anchor_ratios"] = list(rpn.anchor_ratios)
-        return params
+        """The sizes the emitted builder loops over (structure stays in code): the
+        backbone's groups and learner-level sizes, then the architecture's own."""
+        params: dict = {}
+        if self.architecture.has_backbone:
+            params["groups"] = self.group_metaparameters
+            for arg in self.block.learner_args:
+                params[arg] = getattr(self.spec.learner, arg)
+        add = self.architecture.metaparameters
+        return add(self, params) if add is not None else params
 
     @property
     def pre_stem_summary(self) -> str:
@@ -998,11 +739,43 @@ class Plan:
         return sum(len(getattr(group, "aux_after", ())) for group in self.spec.learner.groups)
 
     @property
+    def group_blocks(self) -> list[str]:
+        """Each learner group's block type: its own `block`, else the learner's."""
+        learner = self.spec.learner
+        return [getattr(group, "block", None) or learner.block for group in learner.groups]
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the learner's groups mix block types (basic and bottleneck groups)."""
+        return self.block is not None and len(set(self.group_blocks)) > 1
+
+    @property
+    def group_metaparameters(self) -> list[dict]:
+        """The groups' sizes; each names its block type only where the learner mixes them."""
+        groups = []
+        for group, tag in zip(self.spec.learner.groups, self.group_blocks, strict=True):
+            params = group.model_dump(exclude={"block"})
+            groups.append({"block": tag, **params} if self.mixed else params)
+        return groups
+
+    @property
     def classifier_args(self) -> list[str]:
         """Metaparameters the classifier takes (besides n_classes and the activation)."""
-        kind = self.spec.classifier.kind
-        args = {"flatten": ["dense_units", "dropout"], "conv": ["dropout"]}
-        return {**args, "avg_pool_dropout": ["dropout"]}.get(kind, [])
+        return list(CLASSIFIERS[self.spec.classifier.kind].args)
+
+
+def classifier_metaparameters(plan: Plan, params: dict) -> dict:
+    """The classifier's sizes (its kind's args) and heads, after the backbone's: a
+    classifier's and a detector's region head's."""
+    for arg in plan.classifier_args:
+        value = getattr(plan.spec.classifier, arg)
+        params[arg] = list(value) if isinstance(value, tuple | list) else value
+    if plan.heads:
+        params["heads"] = [
+            {"name": head.name, "n_classes": head.n_classes, "activation": head.activation}
+            for head in plan.heads
+        ]
+    return params
 
 
 def _stage(
@@ -1062,33 +835,33 @@ def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None, scope: str
     mark = c.mark()
     if spec.stem.kind != "none":
         shape = plan_stem(spec, c, shape)
-        prefix, layer = STEM_LAYERS[spec.stem.kind]
+        prefix, layer = STEMS[spec.stem.kind].layers
         _stage(plan, c, "stem", "stem", spec.stem.kind, shape, mark, prefix, scope + layer)
 
     for index, group in enumerate(spec.learner.groups):
-        if index and block.plan_transition:  # between groups: after groups[index - 1]
+        if index and block.plan_between:  # between groups: after groups[index - 1]
             mark = c.mark()
-            shape = block.plan_transition(spec, c, shape)  # c.where: the group it follows
-            name = f"{block.transition_name}{index - 1 + block.first_index}"
-            prefix, layer = block.transition_layers(spec, index)
+            shape = block.plan_between(spec, c, shape)  # c.where: the group it follows
+            name = f"{block.between_name}{index - 1 + block.first_index}"
+            prefix, layer = block.between_layers(spec, index)
             detail = "compress, H, W / 2"
             _stage(plan, c, name, "transition", detail, shape, mark, prefix, scope + layer)
         mark = c.mark()
         c.where = f"learner.groups[{index}]"
-        prefix, layer = block.group_layers(spec, index, shape)
-        shape = block.plan_group(spec, c, shape, group)
+        tag = plan.group_blocks[index]  # the group's own block type, or the learner's
+        own = BLOCKS[tag]
+        prefix, layer = own.group_layers(spec, index, shape)
+        shape = own.plan_group(spec, c, shape, group)
         name = f"{block.group_name}{index + block.first_index}"
-        size = group.n_layers if spec.learner.block == "vgg" else getattr(group, "n_blocks", 1)
-        detail = f"{spec.learner.block} x{size}"
-        _stage(plan, c, name, "group", detail, shape, mark, prefix, scope + layer)
+        size = getattr(group, "n_blocks", getattr(group, "n_layers", 1))
+        _stage(plan, c, name, "group", f"{tag} x{size}", shape, mark, prefix, scope + layer)
 
-    if block.post_activation:
+    if block.plan_tail:  # after the last group, kept with include_top=False
         mark = c.mark()
         c.where = "learner"
-        shape = bn(c, shape)
-        post = block.post_prefix
-        prefix = post.rstrip("_") if post else span("bn", "relu")
-        _stage(plan, c, "post", "norm", "BN-ReLU", shape, mark, prefix, f"{scope}{post}relu")
+        shape = block.plan_tail(spec, c, shape)
+        prefix, layer = block.tail_layers
+        _stage(plan, c, block.tail_name, "norm", "BN-ReLU", shape, mark, prefix, scope + layer)
     return shape
 
 
@@ -1116,33 +889,21 @@ def check_head_names(plan: Plan, source: str) -> None:
                 )
 
 
-# The classifier's first layer, by kind (its stage spans it .. its output layer).
-CLASSIFIER_FIRST_LAYER = {
-    "avg_pool": "avg_pool",
-    "avg_pool_dropout": "avg_pool",
-    "flatten": "flatten",
-    "conv": "top_dropout",
-}
-
-
 def plan_classifier(spec: Spec, c: Counter) -> Plan:
     """stem -> learner -> classifier (and Inception's auxiliary classifiers)."""
-    block = BLOCK_TYPES[spec.learner.block]
+    block = BLOCKS[spec.learner.block]
     plan = Plan(spec, block)
     shape = plan_backbone(plan, c)
 
     mark = c.mark()
     c.where = "classifier"
-    kind = spec.classifier.kind
-    first = CLASSIFIER_FIRST_LAYER[kind]
-    units = shape[0] * shape[1] * shape[2] if kind == "flatten" else shape[2]
-    units, layer = plan_dense_head(spec, c, units)  # fc1, fc2 ... (flatten only)
-    if kind != "flatten":
-        layer = "dropout" if kind == "avg_pool_dropout" else "avg_pool"
-    if kind == "conv":  # a 1x1 conv to n_classes maps, then their global average
-        conv(c, shape, spec.n_classes, 1)
+    kind = CLASSIFIERS[spec.classifier.kind]
+    first = kind.first_layer
+    units, layer = kind.plan(spec, c, shape)  # the features its head reads (fc1, fc2 ...)
+    if kind.plan_head is not None:  # its own head (a 1x1 conv to n_classes maps ...)
+        kind.plan_head(spec, c, shape)
         prefix, shape = span(first, "predictions"), (spec.n_classes,)
-        _stage(plan, c, "classifier", "classifier", kind, shape, mark, prefix, "predictions")
+        _stage(plan, c, "classifier", "classifier", kind.kind, shape, mark, prefix, "predictions")
     elif plan.heads:  # one dense layer per head, all on the same pooled (or dense) features
         check_head_names(plan, c.source)
         parts = [_part(c, (units,), mark, span(first, layer), layer, "classifier")]
@@ -1151,18 +912,18 @@ def plan_classifier(spec: Spec, c: Counter) -> Plan:
             dense(c, units, head.n_classes)
             parts.append(_part(c, (head.n_classes,), mark, head.name, head.name, "head"))
         outputs = tuple(head.n_classes for head in plan.heads)
-        _merge(plan, c, "classifier", "classifier", kind, outputs, parts)
+        _merge(plan, c, "classifier", "classifier", kind.kind, outputs, parts)
     else:
         dense(c, units, spec.n_classes)
         prefix, shape = span(first, "predictions"), (spec.n_classes,)
-        _stage(plan, c, "classifier", "classifier", kind, shape, mark, prefix, "predictions")
+        _stage(plan, c, "classifier", "classifier", kind.kind, shape, mark, prefix, "predictions")
 
     aux = spec.classifier.aux
     if aux is not None and aux.include:  # the default build has the auxiliary classifiers
         for index, tap in enumerate(c.taps, start=1):
             mark = c.mark()
             c.where = "classifier.aux"
-            AUX_CLASSIFIERS[aux.kind](spec, c, tap)
+            AUX[aux.kind].plan(spec, c, tap)
             name = f"aux{index}"
             shape = (spec.n_classes,)
             _stage(plan, c, name, "classifier", aux.kind, shape, mark, name, f"{name}_predictions")
@@ -1194,7 +955,7 @@ def plan_rcnn(spec: Spec, c: Counter) -> Plan:
     """R-CNN: every region warped to crop_size x crop_size -> backbone -> fc layers ->
     n_classes linear SVMs and 4 * n_classes box deltas. The backbone's stages are per
     region (its MACs once per region)."""
-    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    plan = Plan(spec, BLOCKS[spec.learner.block])
     crop = spec.detector.crop_size
     c.where, c.repeat = "detector.crop_size", spec.detector.n_regions
     shape = plan_backbone(plan, c, (crop, crop, spec.input_shape[2]))
@@ -1217,7 +978,7 @@ def plan_shared_maps(spec: Spec, c: Counter, scope: str = "") -> tuple[Plan, tup
     """The backbone run once over the whole image (Fast and Faster R-CNN): its plan and
     the shape of the maps the regions are pooled from (the last max pool dropped with
     drop_last_pool), with the plan's feature_stride set."""
-    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    plan = Plan(spec, BLOCKS[spec.learner.block])
     shape = plan_backbone(plan, c, scope=scope)
     if spec.detector.drop_last_pool:
         shape = drop_last_pool(plan, c)
@@ -1279,7 +1040,7 @@ def feature_stride(spec: Spec, drop_last_pool: bool) -> int:
     every spec that plans plans at it too), its side / the maps' side."""
     side = MAX_IMAGE_SIDE
     c = Counter("")
-    shape = plan_backbone(Plan(spec, BLOCK_TYPES[spec.learner.block]), c, (side, side, 3))
+    shape = plan_backbone(Plan(spec, BLOCKS[spec.learner.block]), c, (side, side, 3))
     if drop_last_pool:
         shape = c.pool_input
     return round(side / shape[0])
@@ -1289,7 +1050,7 @@ def plan_siamese(spec: Spec, c: Counter) -> Plan:
     """One twin (stem -> learner -> embedding) applied to both images, so its weights count
     once; the L1 distance of the two embeddings (no weights) -> one sigmoid unit. The twin
     is the built model's "twin" sub-model; its MACs count twice (once per image)."""
-    plan = Plan(spec, BLOCK_TYPES[spec.learner.block])
+    plan = Plan(spec, BLOCKS[spec.learner.block])
     c.repeat = 2
     shape = plan_backbone(plan, c, scope="twin/")
 
@@ -1349,20 +1110,9 @@ def plan_autoencoder(spec: Spec, c: Counter) -> Plan:
     return plan
 
 
-# spec.architecture -> its planner; make_plan dispatches on it.
-ARCHITECTURES: dict[str, Callable[[Spec, Counter], Plan]] = {
-    "classifier": plan_classifier,
-    "siamese": plan_siamese,
-    "autoencoder": plan_autoencoder,
-    "rcnn": plan_rcnn,
-    "fast_rcnn": plan_fast_rcnn,
-    "faster_rcnn": plan_faster_rcnn,
-}
-
-
 def make_plan(spec: Spec, source: str, allow_large: bool = False) -> Plan:
     c = Counter(source)
-    plan = ARCHITECTURES[spec.architecture](spec, c)
+    plan = ARCHITECTURES[spec.architecture].plan(spec, c)  # generator/pieces/architectures/
     plan.total_params, plan.trainable_params = c.total, c.trainable
     plan.total_macs = c.macs
     if not allow_large:

@@ -23,7 +23,9 @@ import black
 import jinja2
 
 from . import __version__
+from .errors import SpecError
 from .plan import Plan
+from .spec import Spec, _derive_class_name
 
 STYLES = ("procedural", "oop")
 BLACK_MODE = black.Mode(line_length=88, target_versions={black.TargetVersion.PY310})
@@ -58,19 +60,59 @@ def regenerate_command(
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _style_helpers(style: str, class_name: str) -> dict:
+def _style_helpers(style: str, class_name: str, prefix: str = "", own=frozenset()) -> dict:
+    """def_method, def_static and ref for one style. Inside a scope (the group and block
+    pieces of one block type, where a learner mixes block types) the functions the scope
+    defines (`own`) carry its prefix, and so do the references to them."""
     oop = style == "oop"
 
+    def scoped(name: str) -> str:
+        return f"{prefix}{name}" if name in own else name
+
     def def_method(name: str, args: str) -> str:
+        name = scoped(name)
         return f"def {name}(self, {args}):" if oop else f"def {name}({args}):"
 
     def def_static(name: str, args: str) -> str:
+        name = scoped(name)
         return f"@staticmethod\ndef {name}({args}):" if oop else f"def {name}({args}):"
 
     def ref(name: str) -> str:
+        name = scoped(name)
         return f"{class_name}.{name}" if oop else name
 
     return {"def_method": def_method, "def_static": def_static, "ref": ref}
+
+
+def _defined_names(env: jinja2.Environment, names: list[str], context: dict) -> frozenset:
+    """The functions these templates define (their def_static / def_method names)."""
+    found: set[str] = set()
+
+    def record(name: str, args: str) -> str:
+        found.add(name)
+        return ""
+
+    helpers = {"def_static": record, "def_method": record, "ref": lambda name: name}
+    for name in names:
+        env.get_template(name).render({**context, **helpers})
+    return frozenset(found)
+
+
+def _render_pieces(env: jinja2.Environment, plan: Plan, style: str, context: dict) -> list[str]:
+    """Each piece template rendered with the context, or, for a scoped piece, with its
+    block type as `block` and its functions' names prefixed by the block type's tag."""
+    scopes: dict[str, dict] = {}
+    for _, block in plan.pieces:
+        if block is not None and block.tag not in scopes:
+            own_pieces = [piece for piece, scope in plan.pieces if scope is block]
+            local = {**context, "block": block}
+            own = _defined_names(env, own_pieces, local)
+            helpers = _style_helpers(style, plan.spec.class_name, f"{block.tag}_", own)
+            scopes[block.tag] = {**local, **helpers}
+    return [
+        env.get_template(name).render(scopes[block.tag] if block else context).strip("\n")
+        for name, block in plan.pieces
+    ]
 
 
 def render_source(
@@ -93,7 +135,7 @@ def render_source(
         "bn_epsilon": repr(spec.conventions.bn_epsilon),
         **_style_helpers(style, spec.class_name),
     }
-    pieces = [env.get_template(name).render(context).strip("\n") for name in plan.templates]
+    pieces = _render_pieces(env, plan, style, context)
     return env.get_template(f"skins/{style}.py.j2").render(context, pieces=pieces)
 
 
@@ -121,11 +163,12 @@ def _is_main_guard(node: ast.stmt) -> bool:
     )
 
 
-def check_emitted(source: str, text: str) -> None:
+def check_emitted(source: str, text: str) -> ast.Module:
     """Defence in depth for specs from strangers: the formatted file must keep, word for
     word, the docstring the templates wrote (black did not reflow spec text into code), and
     its top level may only hold that docstring, imports of keras, one assignment, function
-    and class definitions and the __main__ guard: importing it runs nothing else."""
+    and class definitions and the __main__ guard: importing it runs nothing else. Returns
+    the parsed file."""
     tree = ast.parse(text)
     if ast.get_docstring(tree, clean=False) != ast.get_docstring(ast.parse(source), clean=False):
         raise UnsafeOutput("formatting changed the module docstring")
@@ -139,6 +182,66 @@ def check_emitted(source: str, text: str) -> None:
         if isinstance(node, (ast.Assign, ast.FunctionDef, ast.ClassDef)) or _is_main_guard(node):
             continue
         raise UnsafeOutput(f"unexpected top-level {type(node).__name__} at line {node.lineno}")
+    return tree
+
+
+# Nodes that bind or look up a name, and the fields that hold it. Attribute names
+# (`layers.Conv2D`, `self.model`, `ResNet50.group`) and keyword arguments (`name=...`) are
+# not names: no global can shadow them, so they are left out.
+_NAME_FIELDS = {
+    ast.Name: "id",
+    ast.FunctionDef: "name",
+    ast.AsyncFunctionDef: "name",
+    ast.ClassDef: "name",
+    ast.arg: "arg",
+    ast.ExceptHandler: "name",
+    ast.MatchAs: "name",
+    ast.MatchStar: "name",
+    ast.MatchMapping: "rest",
+}
+
+
+def emitted_names(tree: ast.Module, own_class: str | None = None) -> frozenset[str]:
+    """Every name the file binds or looks up: variables, functions, classes, arguments and
+    imported names, at any level. `own_class` is the file's model class (OOP): its own
+    `class` statement at the top level and its lookups (`ResNet50.group`,
+    `ResNet50().model`) are left out, so it shows up here only if something else in the
+    file binds the same name, which is exactly when the class would shadow it or be shadowed.
+    (A name the file looks up but binds nowhere is a builtin, `__name__`, or the class.)"""
+    names: set[str] = set()
+    own = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == own_class][:1]
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+        elif type(node) in _NAME_FIELDS and node not in own:
+            name = getattr(node, _NAME_FIELDS[type(node)])
+            lookup = isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+            if name is not None and not (lookup and name == own_class):
+                names.add(name)
+    names.discard("*")
+    return frozenset(names)
+
+
+def check_class_name(spec: Spec, source: str, style: str, names: frozenset[str]) -> None:
+    """Refuse a class_name that the spec's OOP file binds or looks up (`names`, from
+    emitted_names). The class lives only in that file, so those are the names it could
+    shadow; the procedural file is held to the same set, so that both styles of a spec
+    take the same class names."""
+    value = spec.class_name
+    if value not in names:
+        return
+    if style == "oop":
+        reason = f"the emitted file uses the name {value!r}, and the class would shadow it"
+    else:
+        reason = (
+            f"the oop file of this spec uses the name {value!r}, and the class would "
+            "shadow it there (both styles take the same class names)"
+        )
+    if value == _derive_class_name(spec.name):
+        reason += f"; name {spec.name!r} derives it, so set class_name"
+    raise SpecError(source, "class_name", f"{value!r} is reserved: {reason}")
 
 
 def render(
@@ -147,5 +250,12 @@ def render(
     """Plan -> the final, black-formatted, checked text of the emitted file."""
     source = render_source(plan, style, origin, target, overrides, allow_large)
     text = format_source(source)
-    check_emitted(source, text)
+    tree = check_emitted(source, text)
+    # The names the class may not take are those of the OOP file, where it lives. A
+    # procedural file reads them from the OOP rendering of the same spec, unformatted
+    # (black changes no name, and a second black run would double the cost).
+    if style != "oop":
+        tree = ast.parse(render_source(plan, "oop", origin, target, overrides, allow_large))
+    names = emitted_names(tree, plan.spec.class_name)
+    check_class_name(plan.spec, target, style, names)
     return text

@@ -14,6 +14,7 @@ import pytest
 from generator.cli import main
 from generator.errors import SpecError
 from generator.pipeline import plan_for
+from generator.registry import detectors
 from generator.spec import preset_names
 
 # Before anything imports keras (this module does not; tests import it after conftest).
@@ -78,7 +79,7 @@ def architecture(preset: str) -> str:
     return plan(preset).spec.architecture
 
 
-DETECTORS = ("rcnn", "fast_rcnn", "faster_rcnn")
+DETECTORS = detectors()  # the registered region-based detectors
 
 
 def is_detector(preset: str) -> bool:

@@ -15,64 +15,58 @@ for saving) may sit among the functions (procedural) or in the class (oop).
 
 Every default value is a literal, no decorator but `@staticmethod` (and the layer's), no
 annotations (they would be evaluated at definition time), no imports but keras, no name
-that the templates do not write, and no spec text outside docstrings.
+that the templates do not write (golden_names: the names the golden files use, read from
+them), and no spec text outside docstrings.
 """
 
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
+from pathlib import Path
 
-# Every bare name the templates write (golden files included); test_hostile checks that
-# the golden files use no other. The class's own name is allowed on top.
-TEMPLATE_NAMES = frozenset(
-    """
-    keras layers METAPARAMETERS build_model stem learner group projection_block
-    identity_block classifier metaparameters self x name n_filters n_blocks n_layers strides
-    first_strides block_strides index groups group_params shortcut preact units dense_units
-    dropout activation n_classes input_shape include_top pooling classifier_activation
-    inputs outputs params unknown __name__ __init__
-    dense_block transition_block growth_rate compression
-    width se_block channels gate ratio fire_block expand_1x1 expand_3x3 first number
-    include_aux taps tap group_taps aux_classifier inception_block blocks block block_params
-    aux_after letter n_1x1 n_3x3_reduce n_3x3 n_5x5_reduce n_5x5 n_pool_proj n_3x3dbl_reduce
-    n_3x3dbl n_7x7_reduce n_7x7 n_7x7dbl_reduce n_7x7dbl n_7x7x3_reduce n_7x7x3 conv_bn
-    filters kernel_size counter padding suffix grid reduction grid_reduction block_35x35
-    block_17x17 block_8x8 reduction_35x35 reduction_17x17 branch_1x1 branch_3x3
-    branch_3x3dbl branch_5x5 branch_7x7 branch_7x7dbl branch_7x7x3 branch_pool split_1x3
-    split_3x1
-    ops twin build_twin embedding_head L1Distance call left right distance pool
-    latent_shape encoder decoder build_encoder build_decoder encoder_model decoder_model
-    latent height factor
-    model ValueError enumerate int isinstance len list min range reversed set sorted tuple
-    staticmethod
-    pre_stem include_pre_stem width heads head names
-    _ area background best bg_iou bg_rank bilinear_weights bins bottom box_iou box_loss
-    box_std box_targets box_weight boxes candidates cells centre_x centre_y check_boxes
-    classes columns compile_for_training corners counted crop_and_resize decode_boxes
-    deltas dh dw dx dy encode_boxes end error feature_maps feature_stride fg_fraction
-    fg_iou foreground gt_boxes gt_labels half_height half_width hinge image_boxes
-    image_height image_labels image_proposals image_width images inter label_column
-    labels length maps mask match matched n_foreground n_regions negative noise
-    optimizer other_area others overlaps own_class part per_class picked picked_bg
-    picked_fg pixels pool_size pooled proposals region_head roi_bins roi_max_pool rows
-    sample_regions sampled sampled_labels samples scale scales scores seed shape side
-    size sliding_window_proposals smooth_l1 start step steps stop svm_loss
-    svm_negative_iou svm_targets target_height target_width targets top training_targets
-    union windows x1 x2 y1 y2 BoxCheck box_input compute_output_shape
-    input_shape flipped finite bool float max round zip TypeError
-    AnchorTargets Detections RegionLayer RegionProposals RoiTargets anchor_deltas
-    anchor_labels anchor_targets anchors batch batch_size beaten big_enough box_best
-    build_detector build_head build_rpn candidate chosen classify_regions
-    compute_output_spec count cross_entropy detect found gather_boxes get_config
-    grid_height grid_width gt_valid head_losses indices inside iou_threshold is_box_best
-    is_foreground k keep kept keys kwargs last later limit limits loss loss_targets
-    losses make_anchors max_detections max_output min_size n n_background n_boxes
-    nms_iou non_max_suppression objectness order output pick_at_most position positions
-    post_nms pre_nms propose rank ranked ratios real regions reported_loss roi_targets
-    rpn rpn_deltas rpn_losses s sampling score_threshold settings shift sorted_boxes
-    sorted_scores suppresses top_scores usable valid visit dict super
-    """.split()
-)
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+
+
+def _name_of(node: ast.AST) -> str | None:
+    """The name a node binds or looks up: a bare name, a def or class, an argument, an
+    imported name (attributes and keywords are no names: no global can shadow them)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return node.name
+    if isinstance(node, ast.arg):
+        return node.arg
+    if isinstance(node, ast.alias):
+        return node.asname or node.name
+    return None
+
+
+def names_in(tree: ast.Module) -> set[str]:
+    """Every name a file binds or looks up, computed here independently of
+    generator.render.emitted_names."""
+    return {name for node in ast.walk(tree) if (name := _name_of(node)) is not None}
+
+
+def model_class(tree: ast.Module) -> str | None:
+    """The model class of an OOP file: its one top-level class (layer classes sit inside
+    it); a procedural file has none (its top-level classes are layers)."""
+    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+    defs = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    return classes[0] if len(classes) == 1 and not defs else None
+
+
+@lru_cache(maxsize=1)
+def golden_names() -> frozenset[str]:
+    """Every name the templates write: the names the golden files (golden/*/*.py) bind or
+    look up, less each OOP file's own class name. An emitted file may use no other name
+    (check_names); the class's own name is allowed on top."""
+    names: set[str] = set()
+    for path in sorted(GOLDEN.glob("*/*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names |= names_in(tree) - {model_class(tree)}
+    assert names, f"no golden files under {GOLDEN}"
+    return frozenset(names)
 
 
 class NotInert(AssertionError):
@@ -131,7 +125,7 @@ def _is_layer_class(node: ast.AST, earlier: set[str] | None = None) -> bool:
     bases = [ast.unparse(base) for base in getattr(node, "bases", [])]
     return (
         isinstance(node, ast.ClassDef)
-        and node.name in TEMPLATE_NAMES
+        and node.name in golden_names()
         and (bases == LAYER_BASES or (len(bases) == 1 and bases[0] in (earlier or set())))
         and not node.keywords
         and [ast.unparse(d) for d in node.decorator_list] == LAYER_DECORATORS
@@ -231,12 +225,14 @@ def _check_class_body(node: ast.ClassDef) -> None:
             _check_function(item, ("staticmethod",))
 
 
-def check_names(tree: ast.Module, class_name: str) -> None:
-    """Only the names the templates write: no injected identifier, call or builtin."""
-    allowed = TEMPLATE_NAMES | {class_name}
+def check_names(tree: ast.Module, class_name: str, extra_names=frozenset()) -> None:
+    """Only the names the templates write (golden_names, and `extra_names` for a template
+    that no golden file shows): no injected identifier, call or builtin."""
+    allowed = golden_names() | {class_name} | set(extra_names)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in allowed:
-            _fail(f"unexpected name {node.id!r}", node)
+        name = _name_of(node)
+        if name is not None and name not in allowed:
+            _fail(f"unexpected name {name!r}", node)
         if isinstance(node, (ast.Import, ast.ImportFrom)) and node not in tree.body:
             _fail("an import below the top level", node)
         if isinstance(node, (ast.Global, ast.Nonlocal, ast.Lambda, ast.Await, ast.Yield)):
@@ -274,15 +270,18 @@ def strip_docstrings(tree: ast.Module) -> str:
     return ast.unparse(tree)
 
 
-def assert_inert(text: str, raw: dict, style: str, payload: str = "") -> ast.Module:
+def assert_inert(
+    text: str, raw: dict, style: str, payload: str = "", extra_names=frozenset()
+) -> ast.Module:
     """The file parses, its top level only defines, and the docstring says what the spec
     says. `raw` is the spec as validated (class_name and title filled in when derived);
-    `payload`, the hostile text planted in it, must not show up outside the docstrings.
+    `payload`, the hostile text planted in it, must not show up outside the docstrings;
+    `extra_names` are names a template writes that no golden file shows.
     """
     tree = ast.parse(text)
     class_name = raw["class_name"]
     check_top_level(tree, style, class_name)
-    check_names(tree, class_name)
+    check_names(tree, class_name, extra_names)
     docstring = ast.get_docstring(tree, clean=False)
     want = intended_docstring(raw)
     if docstring != want:

@@ -17,11 +17,12 @@ import shlex
 import pytest
 import yaml
 from conftest import GOLDEN, PRESETS, STYLES
-from emitted import TEMPLATE_NAMES, NotInert, assert_inert, intended_docstring
+from emitted import NotInert, assert_inert, golden_names, intended_docstring, names_in
 
 from generator.cli import main
 from generator.errors import SpecError
-from generator.spec import EMITTED_NAMES, load_raw, load_spec, validate
+from generator.render import emitted_names
+from generator.spec import load_raw, load_spec, validate
 
 BASE = "resnet18"
 
@@ -306,15 +307,16 @@ def test_hostile_keys_are_escaped_in_the_error_line(tmp_path, capsys):
 # ------------------------------------------------------------------------- names
 
 
+# Names resnet18's files use (the OOP file's: the class lives there), builtins, dunders.
 SHADOWED = [
     "keras",
     "layers",
-    "build_model",
+    "identity_block",
     "stem",
     "learner",
     "group",
     "classifier",
-    "METAPARAMETERS",
+    "metaparameters",
     "sorted",
     "set",
     "list",
@@ -343,6 +345,65 @@ def test_class_name_that_shadows_a_name_the_file_uses_is_refused(value, capsys):
     assert_refused(rc, out, err, f"{BASE}: class_name: ", "reserved", repr(value))
 
 
+# (preset, extra --set items, class_name): names that the preset's files use, read from the
+# rendered output, some used by one family only.
+CLASHES = [
+    ("resnet18", [], "layers"),
+    ("resnet18", [], "keras"),
+    ("resnet18", [], "x"),
+    ("resnet18", [], "group"),
+    ("resnet18", [], "self"),  # only the OOP file uses it: refused in both styles
+    ("faster_rcnn", [], "box_iou"),  # a region helper of the detectors
+    ("faster_rcnn", [], "Detections"),  # a layer class, nested in the OOP class
+    ("siamese_omniglot", [], "L1Distance"),  # a layer class at the top of procedural files
+    ("inception_v1", [], "inception_block"),  # only the inception files
+    ("inception_v3", [], "block_35x35"),  # only inception_v3's files
+    ("resnext50_32x4d", ["learner.grouped_conv=split"], "group_slice"),  # no golden file
+]
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(("preset", "items", "value"), CLASHES, ids=lambda v: str(v))
+def test_a_class_name_the_output_uses_is_one_error_line_and_nothing_written(
+    preset, items, value, style, tmp_path, capsys
+):
+    target = tmp_path / "model.py"
+    overrides = [arg for item in [*items, f"class_name={value}"] for arg in ("--set", item)]
+    rc, out, err = run(
+        ["generate", preset, *overrides, "--style", style, "-o", str(target)], capsys
+    )
+    where = "the emitted file uses" if style == "oop" else "the oop file of this spec uses"
+    assert_refused(
+        rc, out, err, f"{preset}: class_name: {value!r} is reserved: {where} the name {value!r}"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("preset", "items", "value"),
+    [
+        ("resnet18", [], "box_iou"),  # the detectors' name: resnet18's files do not use it
+        ("resnet18", [], "block_35x35"),
+        ("resnet18", [], "Detections"),
+        ("resnext50_32x4d", [], "group_slice"),  # the native grouped conv writes no slice
+        ("resnet18", [], "build_model"),  # procedural-only names: the class never meets them
+        ("resnet18", [], "METAPARAMETERS"),
+        ("siamese_omniglot", [], "twin"),
+    ],
+    ids=lambda v: str(v),
+)
+def test_a_class_name_is_free_where_the_output_does_not_use_it(preset, items, value, capsys):
+    """The reserved names are read from each spec's own output, not from a list: a name
+    that one family writes is free for the others (and the split form's is live: refused
+    above, free here)."""
+    for style in STYLES:
+        overrides = [arg for item in [*items, f"class_name={value}"] for arg in ("--set", item)]
+        rc, out, err = run(["generate", preset, *overrides, "--style", style], capsys)
+        assert rc == 0, err
+        raw = load_raw(preset)[0]
+        assert_inert(out, validated({**raw, "class_name": value}, preset), style)
+
+
 @pytest.mark.parametrize(
     ("name", "derived"),
     [
@@ -351,9 +412,11 @@ def test_class_name_that_shadows_a_name_the_file_uses_is_refused(value, capsys):
         ("value_error", "value_error"),  # ValueError is taken; the name itself is free
         ("_0", "_0"),  # "0" is no identifier (found by test_fuzz)
         ("__", "Model"),  # "" and the dunder "__" are unusable
+        ("layers", "Layers"),  # the file uses layers, not Layers
+        ("x", "X"),
     ],
 )
-def test_a_derived_class_name_is_always_usable(name, derived, tmp_path, capsys):
+def test_a_derived_class_name_is_usable(name, derived, tmp_path, capsys):
     raw = base_raw()
     del raw["class_name"]
     raw["name"] = name
@@ -363,6 +426,37 @@ def test_a_derived_class_name_is_always_usable(name, derived, tmp_path, capsys):
     rc, out, err = run(["generate", str(spec_file), "--style", "oop"], capsys)
     assert rc == 0, err
     assert_inert(out, {**raw, "class_name": derived}, "oop")
+
+
+@pytest.mark.parametrize(
+    ("preset", "name", "derived"),
+    [
+        ("faster_rcnn", "detections", "Detections"),
+        ("siamese_omniglot", "l1_distance", "L1Distance"),
+    ],
+)
+@pytest.mark.parametrize("style", STYLES)
+def test_a_derived_class_name_that_the_output_uses_is_reported(
+    preset, name, derived, style, tmp_path, capsys
+):
+    """Validation derives the class name before any output exists; a derived name that
+    the output turns out to use is reported like a written one, saying how to fix it."""
+    raw = copy.deepcopy(load_raw(preset)[0])
+    del raw["class_name"]
+    raw["name"] = name
+    spec_file = tmp_path / "derived.yaml"
+    spec_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert validate(raw, "x").class_name == derived
+    target = tmp_path / "model.py"
+    rc, out, err = run(["generate", str(spec_file), "--style", style, "-o", str(target)], capsys)
+    assert_refused(
+        rc,
+        out,
+        err,
+        f"{spec_file}: class_name: {derived!r} is reserved: ",
+        f"; name {name!r} derives it, so set class_name",
+    )
+    assert not target.exists()
 
 
 @pytest.mark.parametrize("value", ["keras", "layers", "build_model", "x", "sorted", "ValueError"])
@@ -377,38 +471,79 @@ def test_name_is_only_a_string_so_it_may_be_any_identifier(value, capsys):
         assert f'name="{value}"' in out
 
 
-def _names_in(tree: ast.Module) -> set[str]:
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.alias):
-            names.add(node.asname or node.name)
-    return names
-
-
-def test_reserved_names_cover_every_name_the_golden_files_use():
-    """If a template starts using a new name, spec.EMITTED_NAMES must learn it."""
+def test_the_allowed_names_are_computed_from_the_golden_files():
+    """emitted.golden_names, what an inert file may use, is read from golden/*/*.py: every
+    bare name, def, argument and import there, and nothing else (no class of a preset, no
+    attribute such as Conv2D or summary)."""
+    allowed = golden_names()
+    for name in ["keras", "layers", "ops", "x", "group", "self", "METAPARAMETERS", "build_model"]:
+        assert name in allowed, name
+    assert {"box_iou", "Detections", "L1Distance", "inception_block", "block_35x35"} <= allowed
+    assert {"range", "staticmethod", "__name__", "__init__"} <= allowed  # builtins, dunders
+    assert not {"Conv2D", "Model", "summary", "group_slice"} & allowed
     class_names = {validate(load_raw(p)[0], p).class_name for p in PRESETS}
-    used = set()
-    for style in STYLES:
-        for preset in PRESETS:
-            used |= _names_in(ast.parse((GOLDEN / style / f"{preset}.py").read_text("utf-8")))
-    used -= class_names
-    builtin_names = set(dir(builtins))
-    dunders = {n for n in used if n.startswith("__") and n.endswith("__")}  # __init__, __name__
-    assert used - EMITTED_NAMES - builtin_names - dunders == set(), used - EMITTED_NAMES
-    # and the checker's list is the same set of names (it allows nothing more)
-    assert used == TEMPLATE_NAMES, used ^ TEMPLATE_NAMES
-    for name in used:
-        raw = base_raw()
-        raw["class_name"] = name
-        with pytest.raises(SpecError, match="reserved"):
-            validate(raw, "x")
+    assert not class_names & allowed
+    files = sorted(GOLDEN.glob("*/*.py"))
+    assert len(files) == len(STYLES) * len(PRESETS)
+    assert allowed == set().union(*(names_in(ast.parse(f.read_text("utf-8"))) for f in files)) - (
+        class_names
+    )
+
+
+def test_the_generator_reads_the_names_the_golden_files_use():
+    """render.emitted_names, the generator's own reading of a file, finds what the test's
+    independent reading finds, less the OOP file's own class (its `class` line and its
+    lookups): so the names refused for a preset are exactly those of its OOP golden file."""
+    for preset in PRESETS:
+        class_name = validate(load_raw(preset)[0], preset).class_name
+        for style in STYLES:
+            tree = ast.parse(_golden(preset, style))
+            own = class_name if style == "oop" else None
+            assert set(emitted_names(tree, own)) == names_in(tree) - {own}, (preset, style)
+
+
+def test_a_clash_hides_nowhere_behind_the_class_itself():
+    """The class's own line and lookups are left out, nothing more: a second binding of
+    the name (a layer class, an argument, an import) still counts."""
+    tree = ast.parse(
+        "from keras import layers\n"
+        "class x:\n    @staticmethod\n    def f(x):\n        return x.group(x)\n"
+        "    class L(layers.Layer):\n        pass\n"
+        "x.f(1)\n"
+    )
+    assert "x" in emitted_names(tree, "x")  # f's argument
+    assert "L" in emitted_names(tree, "L")  # the nested class is not the model class
+    assert "layers" in emitted_names(tree, "layers")
+    assert "group" not in emitted_names(tree, "x")  # an attribute, not a name
+    tree = ast.parse("class Net:\n    pass\nNet().model\n")
+    assert "Net" not in emitted_names(tree, "Net") and "Net" in emitted_names(tree)
+
+
+def test_every_name_the_oop_file_uses_is_refused_in_both_styles(monkeypatch):
+    """End to end for two presets, every name of their golden files: refused as class_name
+    in both styles if the OOP file uses it (builtins and dunders by validation already),
+    free in both otherwise. Black is skipped (it changes no name) to keep this quick."""
+    from generator import render as render_module
+    from generator.pipeline import generate
+
+    monkeypatch.setattr(render_module, "format_source", lambda source: source)
+    for preset in ["resnet18", "siamese_omniglot"]:
+        class_name = validate(load_raw(preset)[0], preset).class_name
+        oop = names_in(ast.parse(_golden(preset, "oop"))) - {class_name}
+        procedural = names_in(ast.parse(_golden(preset, "procedural")))
+        assert procedural - oop  # names the class is free to take (build_model ...)
+        for name in sorted(oop | procedural):
+            outcomes = []
+            for style in STYLES:
+                try:
+                    generate(preset, style, [f"class_name={name}"])
+                    outcomes.append("free")
+                except SpecError as exc:
+                    assert exc.path == "class_name" and "reserved" in exc.reason, exc
+                    outcomes.append("refused")
+            builtin = name in dir(builtins) or name.startswith("__")
+            want = "refused" if name in oop or builtin else "free"
+            assert outcomes == [want] * 2, (preset, name)
 
 
 @pytest.mark.parametrize("value", ["Model", "Input", "Conv2D", "ResNet", "_Private", "Net2"])

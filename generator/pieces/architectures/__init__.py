@@ -1,0 +1,1 @@
+"""Architectures: how the backbone (stem + learner) becomes a whole model."""

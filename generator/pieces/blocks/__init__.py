@@ -1,0 +1,1 @@
+"""Block types: what a learner's groups are made of."""

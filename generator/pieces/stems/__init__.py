@@ -1,0 +1,1 @@
+"""Stem kinds: what turns the pixels into the first group's input."""
