@@ -84,6 +84,19 @@ def test_groups_of_one_block_type_keep_the_plain_file(spec_file):
     assert not plan_for(spec_file(same)).mixed
 
 
+def test_a_bottleneck_learner_of_basic_groups_only_takes_no_bottleneck_defaults(spec_file):
+    """learner.block: bottleneck with every group basic: no group is a bottleneck one, so
+    the bottleneck options are not filled in (and not refused)."""
+    text = SPEC.replace("block: basic\n", "block: bottleneck\n").replace(
+        ", block: bottleneck}", ", block: basic}"
+    )
+    text = text.replace("n_blocks: 2}", "n_blocks: 2, block: basic}").replace(
+        "strides: 2}", "strides: 2, block: basic}"
+    )
+    plan = plan_for(spec_file(text))
+    assert plan.group_blocks == ["basic"] * 3 and plan.spec.learner.stride_on is None
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [

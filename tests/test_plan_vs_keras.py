@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
+from generator import registry
 from generator.errors import SpecError
 from generator.plan import make_plan
 from generator.render import render_source
@@ -70,13 +71,12 @@ def stem_for(draw, block: str) -> dict:
         "inception_v1": "inception_v1",
         "inception_v3": "inception_v3",
     }.get(block, "resnet")
-    kinds = [usual, usual, "none", "resnet", "resnet_preact", "densenet", "squeezenet"]
-    kind = draw(st.sampled_from([*kinds, "inception_v1", "inception_v3"]))
-    stem = {"kind": kind}
-    if kind in ("resnet", "resnet_preact", "densenet", "squeezenet"):
+    kind = draw(st.sampled_from([usual, usual, *registry.STEMS]))  # every registered kind
+    stem, piece = {"kind": kind}, registry.STEMS[kind]
+    if piece.sized and piece.plan is not None:
         stem["n_filters"] = draw(st.integers(1, 16))
-    if kind == "squeezenet":
-        stem["kernel_size"] = draw(st.sampled_from([3, 7]))
+    if piece.kernel_size is not None:
+        stem["kernel_size"] = draw(st.sampled_from([3, piece.kernel_size]))
     return stem
 
 
@@ -222,11 +222,11 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
 @st.composite
 def classifier_specs(draw, block: str):
     data = draw(backbone(block))
-    kind = draw(st.sampled_from(["avg_pool", "flatten", "conv", "avg_pool_dropout"]))
-    classifier = {"kind": kind}
-    if kind == "flatten":
+    kind = draw(st.sampled_from(list(registry.CLASSIFIERS)))  # every registered kind
+    classifier, piece = {"kind": kind}, registry.CLASSIFIERS[kind]
+    if "dense_units" in piece.args:
         classifier["dense_units"] = draw(st.lists(small, max_size=2))
-    if kind in ("flatten", "conv", "avg_pool_dropout") and draw(st.booleans()):
+    if "dropout" in piece.args and draw(st.booleans()):
         classifier["dropout"] = 0.5
     if block.startswith("inception") and draw(st.booleans()):
         groups = data["learner"]["groups"]
@@ -236,7 +236,7 @@ def classifier_specs(draw, block: str):
             "kind": draw(st.sampled_from([block, "inception_v1"])),
             "include": draw(st.booleans()),
         }
-    elif kind != "conv" and draw(st.booleans()):
+    elif piece.allows_heads and draw(st.booleans()):
         n_heads = draw(st.integers(1, 3))
         classifier["heads"] = [
             {"name": f"head{index}", "n_classes": draw(small), "activation": "softmax"}
@@ -439,6 +439,14 @@ def test_examples_in_ci():
     total = CLASSIFIER_EXAMPLES * len(BLOCKS) + sum(ARCHITECTURE_EXAMPLES.values())
     assert total >= 200
     assert set(ARCHITECTURE_EXAMPLES) == set(STRATEGIES)
+
+
+def test_every_registered_piece_has_a_strategy():
+    """Stem and classifier kinds are drawn from the registry; a new block type or
+    architecture registers itself, and this test fails until the strategies above can
+    draw its groups or its sections too."""
+    assert set(BLOCKS) - {"mixed"} == set(registry.BLOCKS)
+    assert set(STRATEGIES) | {"classifier"} == set(registry.ARCHITECTURES)
 
 
 def test_resnet50_with_a_256_filter_stem():

@@ -199,12 +199,12 @@ def residual_layers(spec, index, shape):
 
 
 def _blocks(data: dict) -> set:
-    """The block types a raw learner section names: its own and its groups'."""
+    """The block types a raw learner section's groups take: each group's own `block`, else
+    the learner's (its `block` alone when the groups are not a list of mappings)."""
     groups = data.get("groups")
-    named = (
-        [g.get("block") for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
-    )
-    return {data.get("block"), *(block for block in named if block)}
+    if not isinstance(groups, list) or not groups:
+        return {data.get("block")}
+    return {(g.get("block") if isinstance(g, dict) else None) or data.get("block") for g in groups}
 
 
 # What the (post-activation, v1) basic and bottleneck blocks share: the group, the
