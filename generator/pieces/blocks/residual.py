@@ -86,7 +86,8 @@ def _blocks(data: dict) -> set:
     named = (
         [g.get("block") for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
     )
-    return {data.get("block"), *(block for block in named if block)}
+    # Only names: a list or mapping the user wrote is no block type (nor hashable).
+    return {block for block in (data.get("block"), *named) if isinstance(block, str)}
 
 
 # What the (post-activation, v1) basic and bottleneck blocks share: the group, the
