@@ -58,6 +58,25 @@ def show(value: Any) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
+def is_tag(value: Any, table) -> bool:
+    """Whether a raw spec value names an entry of a registry table (STEMS, ARCHITECTURES ...).
+    Before-validators see what the user wrote, of any type: a list or a mapping is no tag
+    (and `[1] in STEMS` would raise TypeError: unhashable)."""
+    return isinstance(value, str) and value in table
+
+
+def number(value: Any) -> float:
+    """A raw spec value as a float, or ValueError (one error line): True, "0.5" and None are
+    no numbers, and neither is an integer too large for a float (float(10**400) raises
+    OverflowError, which pydantic would not turn into a validation error)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, got {show(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"is too large for a number, got {show(value)}") from None
+
+
 def list_to_tuple(value):
     """YAML has lists, the spec's fixed-length fields are tuples."""
     return tuple(value) if isinstance(value, list) else value
@@ -68,7 +87,8 @@ def distinct_numbers(value):
     if isinstance(value, list | tuple):
         if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
             raise ValueError(f"must be a list of numbers, got {show(value)}")
-        if len(set(value)) < len(value):
+        numbers = tuple(number(v) for v in value)
+        if len(set(numbers)) < len(numbers):
             raise ValueError(f"must not repeat a value, got {show(value)}")
-        return tuple(float(v) for v in value)
+        return numbers
     return value

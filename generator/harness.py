@@ -566,10 +566,13 @@ def main(argv: list[str]) -> int:
 
     JOBS.json holds {"steps", "batch", "jobs": [{"label", "path", "task", "build"}]};
     exit 0 only if every job passed."""
+    from .errors import printable  # a label or an exception's text may hold ESC, \x00 ...
+
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     failed = 0
     for job in config["jobs"]:
-        print(f"{job['label']}:", flush=True)
+        label = printable(job["label"])
+        print(f"{label}:", flush=True)
         try:
             verify_file(
                 Path(job["path"]),
@@ -582,10 +585,11 @@ def main(argv: list[str]) -> int:
         except StageError as exc:
             failed += 1
             sys.stdout.flush()
-            sys.stderr.write(f"error: {job['label']}: verify failed at {exc.stage}: {exc.reason}\n")
+            reason = printable(exc.reason)
+            sys.stderr.write(f"error: {label}: verify failed at {exc.stage}: {reason}\n")
             sys.stderr.flush()
             continue
-        print(f"  ok: {job['label']}", flush=True)
+        print(f"  ok: {label}", flush=True)
     if failed:
         sys.stderr.write(f"verify: {failed} of {len(config['jobs'])} model(s) failed\n")
     return 1 if failed else 0

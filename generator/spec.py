@@ -44,7 +44,9 @@ from .fields import (  # noqa: F401
     Rate,
     Side,
     Stride,
+    is_tag,
     list_to_tuple,
+    number,
 )
 from .fields import Model as _Model
 from .fields import show as _show
@@ -131,10 +133,10 @@ def _safe_text(value: str) -> str:
     would drop them from the docstring anyway); everything else is kept as written."""
     _checked_text(value)
     lines = value.split("\n")
-    for number, line in enumerate(lines, start=1):
+    for line_number, line in enumerate(lines, start=1):
         char = _unprintable(line)
         if char:
-            raise ValueError(f"must be printable text, but line {number} contains {char}")
+            raise ValueError(f"must be printable text, but line {line_number} contains {char}")
     return "\n".join(line.rstrip(" ") for line in lines)
 
 
@@ -180,7 +182,7 @@ class Stem(_Model):
     @model_validator(mode="before")
     @classmethod
     def _kernel_size_default(cls, data):
-        if isinstance(data, dict) and data.get("kind") in STEMS:
+        if isinstance(data, dict) and is_tag(data.get("kind"), STEMS):
             default = STEMS[data["kind"]].kernel_size
             if default is not None and data.get("kernel_size") is None:
                 data = {**data, "kernel_size": default}
@@ -266,11 +268,10 @@ class Rescaling(_Model):
     @field_validator("scale", "offset", mode="before")
     @classmethod
     def _number(cls, value):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"must be a number, got {_show(value)}")
+        value = number(value)
         if abs(value) > 1e6:
             raise ValueError(f"must be within [-1e6, 1e6], got {_show(value)}")
-        return float(value)
+        return value
 
     @model_validator(mode="after")
     def _scale_is_not_zero(self):
@@ -296,7 +297,7 @@ class Normalization(_Model):
             isinstance(v, bool) or not isinstance(v, int | float) for v in value
         ):
             raise ValueError(f"must be a list of numbers, got {_show(value)}")
-        return [float(v) for v in value] if isinstance(value, list) else value
+        return [number(v) for v in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _same_length(self):
@@ -331,9 +332,7 @@ class PreStem(_Model):
     @field_validator("rotation", "zoom", "contrast", mode="before")
     @classmethod
     def _factor(cls, value):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ValueError(f"must be a number, got {_show(value)}")
-        return value
+        return None if value is None else number(value)
 
     @model_validator(mode="after")
     def _does_something(self):
@@ -379,7 +378,7 @@ class Classifier(_Model):
         if twice:
             raise ValueError(f"the head name {twice[0]!r} is used more than once")
         kind = info.data.get("kind")
-        if kind in CLASSIFIERS and not CLASSIFIERS[kind].allows_heads:
+        if is_tag(kind, CLASSIFIERS) and not CLASSIFIERS[kind].allows_heads:
             others = [name for name, other in CLASSIFIERS.items() if other.allows_heads]
             raise ValueError(
                 f"not available with classifier kind {kind!r} (its output is the single "
@@ -452,7 +451,7 @@ class _Spec(_Model):
     @classmethod
     def _classifier_defaults(cls, data):
         architecture = data.get("architecture", "classifier") if isinstance(data, dict) else None
-        if architecture in ARCHITECTURES and ARCHITECTURES[architecture].takes_n_classes:
+        if is_tag(architecture, ARCHITECTURES) and ARCHITECTURES[architecture].takes_n_classes:
             classifier = data.get("classifier")
             heads = isinstance(classifier, dict) and classifier.get("heads") is not None
             if data.get("n_classes") is None and not heads:  # heads have their own
@@ -466,7 +465,7 @@ class _Spec(_Model):
         if not isinstance(data, dict):
             return data
         architecture = data.get("architecture", "classifier")
-        if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
+        if not is_tag(architecture, ARCHITECTURES):
             return data  # the Literal reports it
         arch = ARCHITECTURES[architecture]
         needed = arch.sections
@@ -612,10 +611,23 @@ def _read_yaml(path: Path, source: str) -> Any:
     return _parse_yaml(text, source)
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader (no tag builds an object), reading 1e-5 as the number it is
+    in YAML 1.2 and JSON: YAML 1.1 (PyYAML) wants a dot (1.0e-5) and reads 1e-5 as the
+    string '1e-5', which a number field would refuse for no reason the user can see."""
+
+
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _parse_yaml(text: str, source: str, path: str = "", what: str = "invalid YAML") -> Any:
-    """yaml.safe_load, with every way it can fail turned into one SpecError line."""
+    """Safe YAML loading, with every way it can fail turned into one SpecError line."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark and not path else path

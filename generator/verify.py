@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,21 @@ def preset_jobs(
     return jobs
 
 
+# The child's first lines: this package's folder, not the current one, first on sys.path.
+# `python -m generator.harness` would put the current folder first, so a `generator/` or
+# `keras.py` there (another project, a download) would be imported in modelgen's place.
+_BOOTSTRAP = (
+    "import sys; sys.path[0] = sys.argv[1]; "
+    "from generator.harness import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
+def child_command(config: Path) -> list[str]:
+    """The child's command line: the harness of this modelgen, on the jobs in config."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    return [sys.executable, "-c", _BOOTSTRAP, package_root, str(config)]
+
+
 def child_env(backend: str | None) -> dict:
     """The child's environment: the backend, quiet TensorFlow, and this package importable."""
     env = dict(os.environ)
@@ -91,16 +107,23 @@ def run_verify(
             json.dumps({"steps": steps, "batch": batch, "jobs": jobs}), encoding="utf-8"
         )
         sys.stdout.flush()
-        proc = subprocess.run(
-            [sys.executable, "-m", "generator.harness", str(config)], env=child_env(backend)
-        )
+        proc = subprocess.run(child_command(config), env=child_env(backend))
     if proc.returncode == 0:
         print(f"verify: {len(jobs)} model(s) built, trained and passed")
         return 0
     if proc.returncode != 1:  # the child died (killed, out of memory, crashed on import)
         labels = ", ".join(job["label"] for job in jobs)
-        sys.stderr.write(
-            f"error: {printable(labels)}: verify failed: the child process exited with "
-            f"{proc.returncode}\n"
-        )
+        sys.stderr.write(f"error: {printable(labels)}: verify failed: {_died(proc.returncode)}\n")
     return 1
+
+
+def _died(returncode: int) -> str:
+    """How the child ended: an exit status, or the signal that killed it."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the child process was killed by {name}{hint}"
+    return f"the child process exited with {returncode}"

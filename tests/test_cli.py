@@ -480,3 +480,56 @@ def test_version(capsys):
     res = cli(["version"], capsys)
     assert res.rc == 0
     assert res.out.strip() == __version__
+
+
+# ------------------------------------------------------------------ verify's child process
+
+
+def test_verify_child_runs_this_modelgen_not_a_generator_folder_in_the_cwd(
+    tmp_path, monkeypatch, capfd
+):
+    """`python -m generator.harness` put the current folder first on the child's sys.path:
+    a generator/ package (or keras.py) there ran in modelgen's place."""
+    marker = tmp_path / "shadow-ran"
+    shadow = tmp_path / "generator"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (shadow / "harness.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "keras.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "broken.py").write_text("raise ValueError('broken at import')\n")
+    monkeypatch.chdir(tmp_path)
+    capfd.readouterr()
+    assert main(["verify", "broken.py"]) == 1
+    _, err = capfd.readouterr()
+    assert not marker.exists(), "the child imported the current folder's modules"
+    assert "error: broken.py: verify failed at import: ValueError: broken at import" in err, err
+
+
+def test_verify_child_report_lines_are_printable(tmp_path, monkeypatch, capfd):
+    """The child's error line holds the file's name and the exception's text: both escaped,
+    so a file cannot send escape sequences to the terminal through verify."""
+    name = "x\x1b[2Jy.py"
+    (tmp_path / name).write_text("raise ValueError('\\x1b[31mred\\x07')\n")
+    monkeypatch.chdir(tmp_path)
+    capfd.readouterr()
+    assert main(["verify", name]) == 1
+    out, err = capfd.readouterr()
+    assert "\x1b" not in out + err and "\x07" not in out + err, (out, err)
+    assert "error: x\\x1b[2Jy.py: verify failed at import: ValueError: \\x1b[31mred\\x07" in err
+
+
+def test_a_killed_child_names_the_signal(monkeypatch, tmp_path, capsys):
+    import subprocess
+
+    from generator import verify as verify_module
+
+    (tmp_path / "model.py").write_text("x = 1\n")
+    monkeypatch.setattr(
+        subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, returncode=-9)
+    )
+    assert (
+        verify_module.run_verify([str(tmp_path / "model.py")], ["procedural"], [], 1, None, 1, None)
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "killed by SIGKILL (out of memory?)" in err and len(err.splitlines()) == 1, err

@@ -104,6 +104,11 @@ HOSTILE_STRINGS = [
 EXTREME_INTS = [0, 1, 2, 3, 8, 9, 64, 1024, 1025, 4096, 4097, 8192, 8193, 65536, 65537]
 EXTREME_INTS += [10**6, 10**6 + 1, 2**31, 2**63, 2**64, -1, -(2**63), 10**300]
 
+# Integers too large for a float (float(10**400) raises OverflowError, not ValueError).
+EXTREME_INTS += [10**400, -(10**400)]
+# Every type yaml.safe_load builds, not only numbers and text: a date, a timestamp, bytes
+# (!!binary), a set (!!set) and keys that are no strings. A validator that looks a raw
+# value up in a table (`value in STEMS`) raises TypeError on the unhashable ones.
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -113,14 +118,23 @@ scalars = st.one_of(
     st.sampled_from([0.0, 0.5, 1.0, 1e-300, 5e-324, 1e308]),
     st.text(max_size=12),
     st.sampled_from(HOSTILE_STRINGS),
+    st.dates(),
+    st.datetimes(),
+    st.binary(max_size=8),
+    st.sets(st.integers(0, 3) | st.text(max_size=3), max_size=3),
 )
+keys = st.text(max_size=8) | st.integers(-2, 2) | st.booleans() | st.none() | st.dates()
 values = st.recursive(
     scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=3),
     max_leaves=8,
 )
+
+
+def other_type(value):
+    """A strategy for values of any type but value's own (True is no int here): a list where
+    a name belongs, a mapping for a number, a number for a list ..."""
+    return values.filter(lambda new: type(new) is not type(value))
 
 
 def node_paths(data, prefix=()):
@@ -149,9 +163,12 @@ def mutated_specs(draw):
         path = draw(st.sampled_from(paths))
         node = get(data, path)
         parent = get(data, path[:-1]) if path else None
-        op = draw(st.sampled_from(["replace", "replace", "delete", "add", "list", "number"]))
+        ops = ["replace", "replace", "retype", "retype", "delete", "add", "list", "number"]
+        op = draw(st.sampled_from(ops))
         if op == "replace" and path:
             parent[path[-1]] = draw(values)
+        elif op == "retype" and path:  # the field's TYPE changes, not only its value
+            parent[path[-1]] = draw(other_type(node))
         elif op == "delete" and path:
             del parent[path[-1]]
         elif op == "add" and isinstance(node, dict):
@@ -186,6 +203,8 @@ def set_overrides(draw):
             )
         if isinstance(leaf, int) and not isinstance(leaf, bool) and draw(st.booleans()):
             value = draw(st.integers(min_value=max(leaf // 4, 1), max_value=leaf * 2 + 1))
+        elif leaf is not None and draw(st.booleans()):
+            value = draw(other_type(leaf))
         else:
             value = draw(values)
         if draw(st.booleans()):
@@ -336,6 +355,14 @@ def test_fuzz_mutated_spec_files(data, style, tmp_path_factory, capsys):
 @settings(FUZZ, max_examples=160 * SCALE)
 @given(case=set_overrides(), style=st.sampled_from(STYLES))
 @example(case=("resnet50", ["n_classes=" + "9" * 5000]), style="oop").via("discovered failure")
+@example(case=("resnet18", ["stem.kind=[resnet]"]), style="procedural").via("discovered failure")
+@example(case=("vgg16", ["architecture={a: 1}"]), style="oop").via("discovered failure")
+@example(case=("resnet18", ["learner.groups.0.block=!!set {a}"]), style="oop").via(
+    "discovered failure"
+)
+@example(case=("faster_rcnn", [f"detector.rpn.min_size={10**400}"]), style="oop").via(
+    "discovered failure"
+)
 @example(case=("resnet50", ["n_classes=" + "[" * 5000]), style="oop").via("discovered failure")
 @example(case=("resnet50", ["learner.groups.\u00b2.n_blocks=1"]), style="oop").via(
     "discovered failure"

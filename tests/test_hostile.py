@@ -727,3 +727,134 @@ def test_the_self_check_runs_before_anything_is_written(
     assert err.startswith("error: internal error (UnsafeOutput: ") and problem in err, err
     assert len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ values of every TYPE
+
+# What a YAML file or a --set value can hold, of every type safe_load builds: a value of
+# the wrong type in any field (a list where a kind's name belongs, a mapping for a number,
+# a date, bytes, a set, an integer too large for a float) is one error line, never a
+# TypeError or OverflowError out of a validator (`[1] in STEMS` is unhashable).
+TYPED_VALUES = {
+    "bool": "true",
+    "null": "null",
+    "zero": "0",
+    "negative": "-7",
+    "float": "2.5",
+    "nan": ".nan",
+    "inf": "-.inf",
+    "huge-int": str(10**400),
+    "string": "'x'",
+    "empty-string": "''",
+    "list": "[1, [2]]",
+    "empty-list": "[]",
+    "mapping": "{a: {b: 1}}",
+    "empty-mapping": "{}",
+    "set": "!!set {a, b}",
+    "pairs": "!!omap [a: 1]",
+    "date": "2024-02-29",
+    "timestamp": "2001-12-14t21:59:43.10-05:00",
+    "bytes": "!!binary aGVsbG8=",
+}
+# One preset per architecture and per learner family: every section's fields.
+TYPED_PRESETS = [
+    "resnet50",
+    "resnext50_32x4d",
+    "se_resnet50",
+    "resnet50_v2",
+    "densenet121",
+    "inception_v1",
+    "inception_v3",
+    "squeezenet1_0_complex_bypass",
+    "vgg16",
+    "multitask_resnet",
+    "augmented_resnet",
+    "siamese_omniglot",
+    "conv_autoencoder",
+    "rcnn",
+    "fast_rcnn",
+    "faster_rcnn",
+]
+
+
+def field_paths(data, prefix=()):
+    """Every dotted path of a raw spec (sections too), a list's first entry only."""
+    for key, value in data.items() if isinstance(data, dict) else enumerate(data[:1]):
+        path = (*prefix, str(key))
+        yield ".".join(path)
+        if isinstance(value, dict | list):
+            yield from field_paths(value, path)
+
+
+@pytest.mark.parametrize("preset", TYPED_PRESETS)
+def test_a_value_of_any_type_in_any_field_is_a_spec_error(preset):
+    from generator.spec import apply_overrides
+
+    raw, source = load_raw(preset)
+    count = 0
+    for path in [*field_paths(raw), "architecture", "stem.kind", "learner.groups.0.block"]:
+        for value in TYPED_VALUES.values():
+            try:
+                data = apply_overrides(raw, [f"{path}={value}"], source)
+                validate(data, source)
+            except SpecError as exc:  # anything else fails the test
+                assert str(exc).startswith(f"{preset}: "), str(exc)
+            count += 1
+    assert count > 100
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("stem.kind=[resnet]", "stem.kind: must be one of"),
+        ("stem.kind={a: 1}", "stem.kind: must be one of"),
+        ("architecture=[classifier]", "architecture: must be one of"),
+        ("architecture=!!set {a}", "architecture: must be one of"),
+        ("learner.groups.0.block=[bottleneck]", "learner.groups[0].block: must be one of"),
+        ("learner.groups.0.block={a: 1}", "learner.groups[0].block: must be one of"),
+        (f"pre_stem.rescaling.scale={10**400}", "pre_stem.rescaling.scale: is too large"),
+        (f"pre_stem.rotation={10**400}", "pre_stem.rotation: is too large"),
+    ],
+)
+def test_unhashable_and_huge_values_are_one_error_line(item, message, capsys):
+    preset = "augmented_resnet" if item.startswith("pre_stem") else "resnet18"
+    rc, out, err = run(["generate", preset, "--set", item], capsys)
+    assert_refused(rc, out, err, f"{preset}: ")
+    assert message in err, err
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        f"detector.rpn.min_size={10**400}",
+        f"detector.rpn.anchor_scales=[{10**400}]",
+        f"detector.rpn.anchor_ratios=[1, {10**400}]",
+    ],
+)
+def test_integers_too_large_for_a_float_are_one_error_line(item, capsys):
+    rc, out, err = run(["generate", "faster_rcnn", "--set", item], capsys)
+    assert_refused(rc, out, err, "faster_rcnn: detector.rpn.")
+    assert "is too large for a number" in err, err
+
+
+def test_normalization_with_a_huge_integer_is_one_error_line(capsys):
+    item = f"pre_stem.normalization={{mean: [{10**400}], std: [1]}}"
+    rc, out, err = run(["generate", "augmented_resnet", "--set", item], capsys)
+    assert_refused(rc, out, err, "augmented_resnet: pre_stem.normalization.mean")
+
+
+@pytest.mark.parametrize("text", ["1e-5", "1E-5", "+1e-05", "1.e-5", "10e-6"])
+def test_exponent_floats_without_a_dot_are_numbers(text, tmp_path, capsys):
+    """YAML 1.2 and JSON read 1e-5 as a number; PyYAML (YAML 1.1) would read a string and
+    the number field would refuse it."""
+    rc, out, err = run(["show", BASE, "--set", f"conventions.bn_epsilon={text}"], capsys)
+    assert rc == 0, err
+    assert (
+        "bn_epsilon: " in out
+        and float(text)
+        == load_spec(BASE, [f"conventions.bn_epsilon={text}"])[0].conventions.bn_epsilon
+    )
+    spec_file = tmp_path / "eps.yaml"
+    raw = yaml.safe_dump(base_raw()).replace("bn_epsilon: 1.0e-05", f"bn_epsilon: {text}")
+    spec_file.write_text(raw, encoding="utf-8")
+    assert load_spec(str(spec_file))[0].conventions.bn_epsilon == float(text)

@@ -84,12 +84,14 @@ class ConvAutoencoder:
     def build_encoder(self, input_shape=(32, 32, 3), metaparameters=None):
         """The encoder alone: an image -> its latent maps (H, W / 2 per convolution)."""
         metaparameters = metaparameters or {}
+        ConvAutoencoder.check_input_shape(input_shape, fixed=True)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
             raise ValueError(
                 f"unknown metaparameters {unknown}; known: {list(self.metaparameters)}"
             )
         params = {**self.metaparameters, **metaparameters}
+        ConvAutoencoder.check_metaparameters(params)
         # Refuse a size the decoder could not restore.
         ConvAutoencoder.latent_shape(input_shape, params["filters"])
         inputs = keras.Input(shape=input_shape, name="image")
@@ -99,18 +101,63 @@ class ConvAutoencoder:
     def build_decoder(self, input_shape=(32, 32, 3), metaparameters=None):
         """The decoder alone: latent maps -> an image of input_shape (the encoder's input)."""
         metaparameters = metaparameters or {}
+        ConvAutoencoder.check_input_shape(input_shape, fixed=True)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
             raise ValueError(
                 f"unknown metaparameters {unknown}; known: {list(self.metaparameters)}"
             )
         params = {**self.metaparameters, **metaparameters}
+        ConvAutoencoder.check_metaparameters(params)
         latent = keras.Input(
             shape=ConvAutoencoder.latent_shape(input_shape, params["filters"]),
             name="latent",
         )
         outputs = ConvAutoencoder.decoder(latent, params["filters"], input_shape[-1])
         return keras.Model(latent, outputs, name="decoder")
+
+    @staticmethod
+    def check_input_shape(input_shape, fixed=False):
+        """Refuse an input_shape that is not (height, width, channels) of positive integers;
+        height and width may be None (any size) unless fixed."""
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+            raise ValueError(
+                f"input_shape must be (height, width, channels), got {input_shape!r}"
+            )
+        for index, side in enumerate(input_shape):
+            if side is None and index < 2:  # any height or width
+                if fixed:
+                    raise ValueError(
+                        f"this model needs a fixed input_shape, got {input_shape!r}"
+                    )
+            else:
+                ConvAutoencoder.check_int(side, f"input_shape[{index}]")
+
+    @staticmethod
+    def check_int(value, name):
+        """Refuse a value that is not a positive integer (True and 2.0 are not integers)."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @staticmethod
+    def check_list(value, name, item=None, empty=False):
+        """Refuse a value that is not a list (or tuple), an empty one unless empty=True, and
+        entries that are not of type item (when given)."""
+        if not isinstance(value, (list, tuple)) or not (value or empty):
+            kind = "list" if empty else "non-empty list"
+            raise ValueError(f"{name} must be a {kind}, got {value!r}")
+        for index, entry in enumerate(value):
+            if item is not None and not isinstance(entry, item):
+                raise ValueError(
+                    f"{name}[{index}] must be a {item.__name__}, got {entry!r}"
+                )
+
+    @staticmethod
+    def check_metaparameters(params):
+        """Refuse metaparameters the layers cannot take, naming the entry."""
+        ConvAutoencoder.check_list(params["filters"], "filters")
+        for index, entry in enumerate(params["filters"]):
+            ConvAutoencoder.check_int(entry, f"filters[{index}]")
 
 
 if __name__ == "__main__":

@@ -65,19 +65,15 @@ class FasterRCNN:
 
         Keyword metaparameters override the class defaults for this instance only.
         """
-        if not isinstance(n_classes, int) or n_classes < 1:
-            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
-        if None in tuple(input_shape)[:2]:
-            raise ValueError(
-                "a detector needs a fixed input_shape: its box arithmetic reads H and W"
-            )
+        FasterRCNN.check_input_shape(input_shape, fixed=True)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
             raise ValueError(
                 f"unknown metaparameters {unknown}; known: {list(self.metaparameters)}"
             )
         params = {**self.metaparameters, **metaparameters}
-
+        FasterRCNN.check_metaparameters(params)
+        FasterRCNN.check_int(n_classes, "n_classes")
         images = keras.Input(shape=input_shape, name="images")
         gt_boxes = keras.Input(shape=(None, 4), name="gt_boxes")
         gt_labels = keras.Input(shape=(None,), dtype="int32", name="gt_labels")
@@ -924,6 +920,83 @@ class FasterRCNN:
         return keras.Model(
             images, [boxes, scores, classes], name=f"{model.name}_detector"
         )
+
+    @staticmethod
+    def check_input_shape(input_shape, fixed=False):
+        """Refuse an input_shape that is not (height, width, channels) of positive integers;
+        height and width may be None (any size) unless fixed."""
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+            raise ValueError(
+                f"input_shape must be (height, width, channels), got {input_shape!r}"
+            )
+        for index, side in enumerate(input_shape):
+            if side is None and index < 2:  # any height or width
+                if fixed:
+                    raise ValueError(
+                        f"this model needs a fixed input_shape, got {input_shape!r}"
+                    )
+            else:
+                FasterRCNN.check_int(side, f"input_shape[{index}]")
+
+    @staticmethod
+    def check_int(value, name):
+        """Refuse a value that is not a positive integer (True and 2.0 are not integers)."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @staticmethod
+    def check_list(value, name, item=None, empty=False):
+        """Refuse a value that is not a list (or tuple), an empty one unless empty=True, and
+        entries that are not of type item (when given)."""
+        if not isinstance(value, (list, tuple)) or not (value or empty):
+            kind = "list" if empty else "non-empty list"
+            raise ValueError(f"{name} must be a {kind}, got {value!r}")
+        for index, entry in enumerate(value):
+            if item is not None and not isinstance(entry, item):
+                raise ValueError(
+                    f"{name}[{index}] must be a {item.__name__}, got {entry!r}"
+                )
+
+    @staticmethod
+    def check_rate(value, name):
+        """Refuse a value that is not a number in [0, 1) (a dropout rate)."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0 <= value < 1
+        ):
+            raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+    @staticmethod
+    def check_positive(value, name):
+        """Refuse a value that is not a positive number."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not value > 0
+        ):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+    @staticmethod
+    def check_metaparameters(params):
+        """Refuse metaparameters the layers cannot take, naming the entry."""
+        FasterRCNN.check_list(params["groups"], "groups", item=dict)
+        for index, group in enumerate(params["groups"]):
+            for key, value in group.items():
+                FasterRCNN.check_int(value, f"groups[{index}][{key!r}]")
+        FasterRCNN.check_list(params["dense_units"], "dense_units", empty=True)
+        for index, entry in enumerate(params["dense_units"]):
+            FasterRCNN.check_int(entry, f"dense_units[{index}]")
+        FasterRCNN.check_rate(params["dropout"], "dropout")
+        FasterRCNN.check_int(params["pool_size"], "pool_size")
+        FasterRCNN.check_int(params["feature_stride"], "feature_stride")
+        FasterRCNN.check_int(params["rpn_channels"], "rpn_channels")
+        FasterRCNN.check_list(params["anchor_scales"], "anchor_scales")
+        for index, entry in enumerate(params["anchor_scales"]):
+            FasterRCNN.check_positive(entry, f"anchor_scales[{index}]")
+        FasterRCNN.check_list(params["anchor_ratios"], "anchor_ratios")
+        for index, entry in enumerate(params["anchor_ratios"]):
+            FasterRCNN.check_positive(entry, f"anchor_ratios[{index}]")
 
 
 if __name__ == "__main__":

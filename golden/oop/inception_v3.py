@@ -156,22 +156,24 @@ class InceptionV3:
 
         Keyword metaparameters override the class defaults for this instance only.
         """
-        if pooling not in (None, "avg", "max"):
-            raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
-        if include_top and pooling is not None:
-            raise ValueError("pooling only applies when include_top=False")
-        if include_top and (not isinstance(n_classes, int) or n_classes < 1):
-            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
-        if include_top and include_aux and None in tuple(input_shape)[:2]:
-            raise ValueError(
-                "include_aux=True needs a fixed input_shape: the auxiliary classifiers flatten"
-            )
+        InceptionV3.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
             raise ValueError(
                 f"unknown metaparameters {unknown}; known: {list(self.metaparameters)}"
             )
         params = {**self.metaparameters, **metaparameters}
+        InceptionV3.check_metaparameters(params)
+        if pooling not in (None, "avg", "max"):
+            raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
+        if include_top and pooling is not None:
+            raise ValueError("pooling only applies when include_top=False")
+        if include_top:
+            InceptionV3.check_int(n_classes, "n_classes")
+        if include_top and include_aux and None in tuple(input_shape)[:2]:
+            raise ValueError(
+                "include_aux=True needs a fixed input_shape: the auxiliary classifiers flatten"
+            )
 
         inputs = keras.Input(shape=input_shape)
         x = self.stem(inputs)
@@ -477,6 +479,78 @@ class InceptionV3:
         return layers.Dense(
             n_classes, activation=activation, name=f"{name}_predictions"
         )(x)
+
+    @staticmethod
+    def check_input_shape(input_shape, fixed=False):
+        """Refuse an input_shape that is not (height, width, channels) of positive integers;
+        height and width may be None (any size) unless fixed."""
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+            raise ValueError(
+                f"input_shape must be (height, width, channels), got {input_shape!r}"
+            )
+        for index, side in enumerate(input_shape):
+            if side is None and index < 2:  # any height or width
+                if fixed:
+                    raise ValueError(
+                        f"this model needs a fixed input_shape, got {input_shape!r}"
+                    )
+            else:
+                InceptionV3.check_int(side, f"input_shape[{index}]")
+
+    @staticmethod
+    def check_int(value, name):
+        """Refuse a value that is not a positive integer (True and 2.0 are not integers)."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @staticmethod
+    def check_list(value, name, item=None, empty=False):
+        """Refuse a value that is not a list (or tuple), an empty one unless empty=True, and
+        entries that are not of type item (when given)."""
+        if not isinstance(value, (list, tuple)) or not (value or empty):
+            kind = "list" if empty else "non-empty list"
+            raise ValueError(f"{name} must be a {kind}, got {value!r}")
+        for index, entry in enumerate(value):
+            if item is not None and not isinstance(entry, item):
+                raise ValueError(
+                    f"{name}[{index}] must be a {item.__name__}, got {entry!r}"
+                )
+
+    @staticmethod
+    def check_type(value, name, kind):
+        """Refuse a value that is not of type kind (a string, True or False ...)."""
+        if not isinstance(value, kind):
+            raise ValueError(f"{name} must be a {kind.__name__}, got {value!r}")
+
+    @staticmethod
+    def check_metaparameters(params):
+        """Refuse metaparameters the layers cannot take, naming the entry."""
+        InceptionV3.check_list(params["groups"], "groups", item=dict)
+        for index, group in enumerate(params["groups"]):
+            InceptionV3.check_type(group.get("grid"), f"groups[{index}]['grid']", str)
+            InceptionV3.check_list(
+                group.get("blocks"), f"groups[{index}]['blocks']", item=dict
+            )
+            for position, block in enumerate(group.get("blocks")):
+                for key, value in block.items():
+                    InceptionV3.check_int(
+                        value, f"groups[{index}]['blocks'][{position}][{key!r}]"
+                    )
+            if group.get("reduction") is not None:
+                InceptionV3.check_type(
+                    group.get("reduction"), f"groups[{index}]['reduction']", dict
+                )
+                for key, value in group.get("reduction").items():
+                    InceptionV3.check_int(
+                        value, f"groups[{index}]['reduction'][{key!r}]"
+                    )
+            InceptionV3.check_list(
+                group.get("aux_after"), f"groups[{index}]['aux_after']", empty=True
+            )
+            for position, entry in enumerate(group.get("aux_after")):
+                InceptionV3.check_int(
+                    entry, f"groups[{index}]['aux_after'][{position}]"
+                )
 
 
 if __name__ == "__main__":

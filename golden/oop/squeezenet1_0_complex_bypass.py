@@ -46,18 +46,20 @@ class SqueezeNet1_0ComplexBypass:
 
         Keyword metaparameters override the class defaults for this instance only.
         """
-        if pooling not in (None, "avg", "max"):
-            raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
-        if include_top and pooling is not None:
-            raise ValueError("pooling only applies when include_top=False")
-        if include_top and (not isinstance(n_classes, int) or n_classes < 1):
-            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+        SqueezeNet1_0ComplexBypass.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
             raise ValueError(
                 f"unknown metaparameters {unknown}; known: {list(self.metaparameters)}"
             )
         params = {**self.metaparameters, **metaparameters}
+        SqueezeNet1_0ComplexBypass.check_metaparameters(params)
+        if pooling not in (None, "avg", "max"):
+            raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
+        if include_top and pooling is not None:
+            raise ValueError("pooling only applies when include_top=False")
+        if include_top:
+            SqueezeNet1_0ComplexBypass.check_int(n_classes, "n_classes")
 
         inputs = keras.Input(shape=input_shape)
         x = self.stem(inputs)
@@ -150,6 +152,66 @@ class SqueezeNet1_0ComplexBypass:
         x = layers.Conv2D(n_classes, 1, activation="relu", name="top_conv")(x)
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         return layers.Activation(activation, name="predictions")(x)
+
+    @staticmethod
+    def check_input_shape(input_shape, fixed=False):
+        """Refuse an input_shape that is not (height, width, channels) of positive integers;
+        height and width may be None (any size) unless fixed."""
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+            raise ValueError(
+                f"input_shape must be (height, width, channels), got {input_shape!r}"
+            )
+        for index, side in enumerate(input_shape):
+            if side is None and index < 2:  # any height or width
+                if fixed:
+                    raise ValueError(
+                        f"this model needs a fixed input_shape, got {input_shape!r}"
+                    )
+            else:
+                SqueezeNet1_0ComplexBypass.check_int(side, f"input_shape[{index}]")
+
+    @staticmethod
+    def check_int(value, name):
+        """Refuse a value that is not a positive integer (True and 2.0 are not integers)."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @staticmethod
+    def check_list(value, name, item=None, empty=False):
+        """Refuse a value that is not a list (or tuple), an empty one unless empty=True, and
+        entries that are not of type item (when given)."""
+        if not isinstance(value, (list, tuple)) or not (value or empty):
+            kind = "list" if empty else "non-empty list"
+            raise ValueError(f"{name} must be a {kind}, got {value!r}")
+        for index, entry in enumerate(value):
+            if item is not None and not isinstance(entry, item):
+                raise ValueError(
+                    f"{name}[{index}] must be a {item.__name__}, got {entry!r}"
+                )
+
+    @staticmethod
+    def check_rate(value, name):
+        """Refuse a value that is not a number in [0, 1) (a dropout rate)."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0 <= value < 1
+        ):
+            raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+    @staticmethod
+    def check_metaparameters(params):
+        """Refuse metaparameters the layers cannot take, naming the entry."""
+        SqueezeNet1_0ComplexBypass.check_list(params["groups"], "groups", item=dict)
+        for index, group in enumerate(params["groups"]):
+            SqueezeNet1_0ComplexBypass.check_list(
+                group.get("n_filters"), f"groups[{index}]['n_filters']"
+            )
+            for position, entry in enumerate(group.get("n_filters")):
+                SqueezeNet1_0ComplexBypass.check_int(
+                    entry, f"groups[{index}]['n_filters'][{position}]"
+                )
+        SqueezeNet1_0ComplexBypass.check_rate(params["dropout"], "dropout")
 
 
 if __name__ == "__main__":

@@ -356,6 +356,66 @@ def compile_for_training(model, optimizer="sgd", box_weight=1.0):
     return model
 
 
+def check_input_shape(input_shape, fixed=False):
+    """Refuse an input_shape that is not (height, width, channels) of positive integers;
+    height and width may be None (any size) unless fixed."""
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got {input_shape!r}"
+        )
+    for index, side in enumerate(input_shape):
+        if side is None and index < 2:  # any height or width
+            if fixed:
+                raise ValueError(
+                    f"this model needs a fixed input_shape, got {input_shape!r}"
+                )
+        else:
+            check_int(side, f"input_shape[{index}]")
+
+
+def check_int(value, name):
+    """Refuse a value that is not a positive integer (True and 2.0 are not integers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_list(value, name, item=None, empty=False):
+    """Refuse a value that is not a list (or tuple), an empty one unless empty=True, and
+    entries that are not of type item (when given)."""
+    if not isinstance(value, (list, tuple)) or not (value or empty):
+        kind = "list" if empty else "non-empty list"
+        raise ValueError(f"{name} must be a {kind}, got {value!r}")
+    for index, entry in enumerate(value):
+        if item is not None and not isinstance(entry, item):
+            raise ValueError(
+                f"{name}[{index}] must be a {item.__name__}, got {entry!r}"
+            )
+
+
+def check_rate(value, name):
+    """Refuse a value that is not a number in [0, 1) (a dropout rate)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value < 1
+    ):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+def check_metaparameters(params):
+    """Refuse metaparameters the layers cannot take, naming the entry."""
+    check_list(params["groups"], "groups", item=dict)
+    for index, group in enumerate(params["groups"]):
+        for key, value in group.items():
+            check_int(value, f"groups[{index}][{key!r}]")
+    check_list(params["dense_units"], "dense_units", empty=True)
+    for index, entry in enumerate(params["dense_units"]):
+        check_int(entry, f"dense_units[{index}]")
+    check_rate(params["dropout"], "dropout")
+    check_int(params["pool_size"], "pool_size")
+    check_int(params["feature_stride"], "feature_stride")
+
+
 def build_model(
     input_shape=(600, 600, 3), n_classes=20, n_regions=64, metaparameters=None
 ):
@@ -381,21 +441,18 @@ def build_model(
     metaparameters overrides entries of METAPARAMETERS.
     """
     metaparameters = metaparameters or {}
-    if not isinstance(n_classes, int) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
-    if not isinstance(n_regions, int) or n_regions < 1:
-        raise ValueError(f"n_regions must be a positive integer, got {n_regions!r}")
-    if None in tuple(input_shape)[:2]:
-        raise ValueError(
-            "a detector needs a fixed input_shape: its box arithmetic reads H and W"
-        )
+    check_input_shape(input_shape, fixed=True)
+    if not isinstance(metaparameters, dict):
+        raise ValueError(f"metaparameters must be a dict, got {metaparameters!r}")
     unknown = sorted(set(metaparameters) - set(METAPARAMETERS))
     if unknown:
         raise ValueError(
             f"unknown metaparameters {unknown}; known: {list(METAPARAMETERS)}"
         )
     params = {**METAPARAMETERS, **metaparameters}
-
+    check_metaparameters(params)
+    check_int(n_classes, "n_classes")
+    check_int(n_regions, "n_regions")
     images = keras.Input(shape=input_shape, name="images")
     box_input = keras.Input(shape=(n_regions, 4), name="boxes")
     boxes = BoxCheck(name="box_check")(box_input)

@@ -126,6 +126,50 @@ def classifier(x, n_classes, activation):
     return layers.Dense(n_classes, activation=activation, name="predictions")(x)
 
 
+def check_input_shape(input_shape, fixed=False):
+    """Refuse an input_shape that is not (height, width, channels) of positive integers;
+    height and width may be None (any size) unless fixed."""
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got {input_shape!r}"
+        )
+    for index, side in enumerate(input_shape):
+        if side is None and index < 2:  # any height or width
+            if fixed:
+                raise ValueError(
+                    f"this model needs a fixed input_shape, got {input_shape!r}"
+                )
+        else:
+            check_int(side, f"input_shape[{index}]")
+
+
+def check_int(value, name):
+    """Refuse a value that is not a positive integer (True and 2.0 are not integers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_list(value, name, item=None, empty=False):
+    """Refuse a value that is not a list (or tuple), an empty one unless empty=True, and
+    entries that are not of type item (when given)."""
+    if not isinstance(value, (list, tuple)) or not (value or empty):
+        kind = "list" if empty else "non-empty list"
+        raise ValueError(f"{name} must be a {kind}, got {value!r}")
+    for index, entry in enumerate(value):
+        if item is not None and not isinstance(entry, item):
+            raise ValueError(
+                f"{name}[{index}] must be a {item.__name__}, got {entry!r}"
+            )
+
+
+def check_metaparameters(params):
+    """Refuse metaparameters the layers cannot take, naming the entry."""
+    check_list(params["groups"], "groups", item=dict)
+    for index, group in enumerate(params["groups"]):
+        for key, value in group.items():
+            check_int(value, f"groups[{index}][{key!r}]")
+
+
 def build_model(
     input_shape=(224, 224, 3),
     n_classes=1000,
@@ -142,18 +186,22 @@ def build_model(
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
     """
     metaparameters = metaparameters or {}
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
-    if include_top and pooling is not None:
-        raise ValueError("pooling only applies when include_top=False")
-    if include_top and (not isinstance(n_classes, int) or n_classes < 1):
-        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    check_input_shape(input_shape)
+    if not isinstance(metaparameters, dict):
+        raise ValueError(f"metaparameters must be a dict, got {metaparameters!r}")
     unknown = sorted(set(metaparameters) - set(METAPARAMETERS))
     if unknown:
         raise ValueError(
             f"unknown metaparameters {unknown}; known: {list(METAPARAMETERS)}"
         )
     params = {**METAPARAMETERS, **metaparameters}
+    check_metaparameters(params)
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
+    if include_top and pooling is not None:
+        raise ValueError("pooling only applies when include_top=False")
+    if include_top:
+        check_int(n_classes, "n_classes")
 
     inputs = keras.Input(shape=input_shape)
     x = stem(inputs)

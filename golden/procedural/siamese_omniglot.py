@@ -69,16 +69,72 @@ def build_twin(input_shape=(105, 105, 1), metaparameters=None):
     branches share every weight. metaparameters overrides the default sizes.
     """
     metaparameters = metaparameters or {}
+    check_input_shape(input_shape)
+    if not isinstance(metaparameters, dict):
+        raise ValueError(f"metaparameters must be a dict, got {metaparameters!r}")
     unknown = sorted(set(metaparameters) - set(METAPARAMETERS))
     if unknown:
         raise ValueError(
             f"unknown metaparameters {unknown}; known: {list(METAPARAMETERS)}"
         )
     params = {**METAPARAMETERS, **metaparameters}
+    check_metaparameters(params)
     inputs = keras.Input(shape=input_shape, name="image")
     x = learner(inputs, params["groups"])
     outputs = embedding_head(x, params["embedding_units"])
     return keras.Model(inputs, outputs, name="twin")
+
+
+def check_input_shape(input_shape, fixed=False):
+    """Refuse an input_shape that is not (height, width, channels) of positive integers;
+    height and width may be None (any size) unless fixed."""
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got {input_shape!r}"
+        )
+    for index, side in enumerate(input_shape):
+        if side is None and index < 2:  # any height or width
+            if fixed:
+                raise ValueError(
+                    f"this model needs a fixed input_shape, got {input_shape!r}"
+                )
+        else:
+            check_int(side, f"input_shape[{index}]")
+
+
+def check_int(value, name):
+    """Refuse a value that is not a positive integer (True and 2.0 are not integers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_list(value, name, item=None, empty=False):
+    """Refuse a value that is not a list (or tuple), an empty one unless empty=True, and
+    entries that are not of type item (when given)."""
+    if not isinstance(value, (list, tuple)) or not (value or empty):
+        kind = "list" if empty else "non-empty list"
+        raise ValueError(f"{name} must be a {kind}, got {value!r}")
+    for index, entry in enumerate(value):
+        if item is not None and not isinstance(entry, item):
+            raise ValueError(
+                f"{name}[{index}] must be a {item.__name__}, got {entry!r}"
+            )
+
+
+def check_type(value, name, kind):
+    """Refuse a value that is not of type kind (a string, True or False ...)."""
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be a {kind.__name__}, got {value!r}")
+
+
+def check_metaparameters(params):
+    """Refuse metaparameters the layers cannot take, naming the entry."""
+    check_list(params["groups"], "groups", item=dict)
+    for index, group in enumerate(params["groups"]):
+        check_int(group.get("n_filters"), f"groups[{index}]['n_filters']")
+        check_int(group.get("kernel_size"), f"groups[{index}]['kernel_size']")
+        check_type(group.get("pool"), f"groups[{index}]['pool']", bool)
+    check_int(params["embedding_units"], "embedding_units")
 
 
 def build_model(input_shape=(105, 105, 1), metaparameters=None):

@@ -15,7 +15,7 @@ from ...fields import (
     Model,
     distinct_numbers,
     list_to_tuple,
-    show,
+    number,
 )
 from ...harness import detector_task, faster_rcnn_task
 from ...plan import (
@@ -78,9 +78,7 @@ class RPN(Model):
     @field_validator("min_size", mode="before")
     @classmethod
     def _number(cls, value):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"must be a number, got {show(value)}")
-        return float(value)
+        return number(value)
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -203,8 +203,12 @@ def _blocks(data: dict) -> set:
     the learner's (its `block` alone when the groups are not a list of mappings)."""
     groups = data.get("groups")
     if not isinstance(groups, list) or not groups:
-        return {data.get("block")}
-    return {(g.get("block") if isinstance(g, dict) else None) or data.get("block") for g in groups}
+        blocks = [data.get("block")]
+    else:
+        own = [g.get("block") if isinstance(g, dict) else None for g in groups]
+        blocks = [block if block is not None else data.get("block") for block in own]
+    # Only names: a list or mapping the user wrote is no block type (nor hashable).
+    return {block for block in blocks if isinstance(block, str)}
 
 
 # What the (post-activation, v1) basic and bottleneck blocks share: the group, the
