@@ -296,10 +296,7 @@ def region_head(draw) -> dict:
 
 @st.composite
 def rcnn_specs(draw):
-    # Not a DenseNet learner: its closing layers are named bn and relu (keras.applications'
-    # names), and R-CNN's warp writes an ops.relu, which Keras also names relu: such a
-    # spec plans and renders but Keras refuses the duplicate name when it is built.
-    block = draw(st.sampled_from([block for block in BLOCKS if block != "dense"]))
+    block = draw(st.sampled_from(BLOCKS))
     data = draw(backbone(block, max_side=64))
     crop = max(8, data["input_shape"][0])
     data["input_shape"] = [draw(st.integers(16, 48)), draw(st.integers(16, 48)), 3]
@@ -456,3 +453,21 @@ def test_resnet50_with_a_256_filter_stem():
     from generator.pipeline import plan_for
 
     assert plan_for("resnet50", ["stem.n_filters=256"]).total_params == 25_660_520
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", ["procedural", "oop"])
+def test_rcnn_on_a_densenet_builds(style):
+    """DenseNet's last layers are named bn and relu (keras.applications' names); R-CNN's
+    warp once wrote an ops.relu, which Keras names relu too, and refused the duplicate."""
+    data = {
+        "name": "rcnn_dense",
+        "architecture": "rcnn",
+        "input_shape": [64, 64, 3],
+        "n_classes": 3,
+        "stem": {"kind": "densenet", "n_filters": 8},
+        "learner": {"block": "dense", "growth_rate": 4, "groups": [{"n_blocks": 1}] * 2},
+        "classifier": {"kind": "flatten", "dense_units": [8]},
+        "detector": {"n_regions": 2, "crop_size": 32},
+    }
+    assert_plan_is_keras(data, style, [])

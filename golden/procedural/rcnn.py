@@ -72,7 +72,9 @@ def bilinear_weights(start, end, size, length):
     )
     samples = ops.clip(samples, 0.0, length - 1.0)
     pixels = ops.arange(length, dtype="float32")
-    return ops.relu(1.0 - ops.abs(ops.expand_dims(samples, -1) - pixels))
+    # maximum, not relu: a Keras op on symbolic tensors is a layer named after it, and
+    # relu is the name of DenseNet's last layer.
+    return ops.maximum(1.0 - ops.abs(ops.expand_dims(samples, -1) - pixels), 0.0)
 
 
 def crop_and_resize(images, boxes, size):
