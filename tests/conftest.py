@@ -482,6 +482,69 @@ def pytest_xdist_make_scheduler(config, log):
     return FullSizeScheduling(config, log)
 
 
+# --------------------------------------------------------------------------- keras.applications
+
+
+def keras_application(preset: str):
+    """keras.applications' twin of the preset (spec.reference), full size, weights=None,
+    made once and shared by both styles' full-size checks (full_size_reference)."""
+    import keras
+
+    name = plan(preset).spec.reference.removeprefix("keras.applications.")
+    return full_size_reference(
+        preset, "keras.applications", lambda: getattr(keras.applications, name)(weights=None)
+    )
+
+
+# keras.applications' own builders that take a depth, by block type, with the widths and
+# strides keras' ResNet50/101/152 (V2) and DenseNet121/169/201 share: (filters, stride1) per
+# residual stack; DenseNet's growth rate 32 and compression 0.5 are built into its blocks.
+KERAS_STACKS = {
+    "bottleneck": [(64, 1), (128, 2), (256, 2), (512, 2)],
+    "preact_bottleneck": [(64, 2), (128, 2), (256, 2), (512, 1)],
+}
+
+
+def has_reduced_keras_builder(preset: str) -> bool:
+    return plan(preset).spec.learner.block in {"dense", *KERAS_STACKS}
+
+
+def reduced_keras_reference(preset: str, **kwargs):
+    """keras' own model of the preset's family with MAX_DEPTH blocks per group (keras'
+    ResNet(stack_fn) with its residual stacks, or DenseNet(blocks)), weights=None. Its
+    widths and strides are keras', not the preset's: a wrong stride or width in the preset
+    shows."""
+    from keras.src.applications import densenet, resnet
+
+    block = plan(preset).spec.learner.block
+    name = f"{preset}_reduced"
+    if block == "dense":
+        return densenet.DenseNet([MAX_DEPTH] * 4, weights=None, name=name, **kwargs)
+    preact = block == "preact_bottleneck"
+    stack = resnet.stack_residual_blocks_v2 if preact else resnet.stack_residual_blocks_v1
+
+    def stack_fn(x):
+        for index, (filters, stride) in enumerate(KERAS_STACKS[block], start=2):
+            x = stack(x, filters, MAX_DEPTH, stride1=stride, name=f"conv{index}")
+        return x
+
+    return resnet.ResNet(stack_fn, preact, True, weights=None, name=name, **kwargs)
+
+
+def logits(model, x):
+    """The model's class scores before the softmax (its `predictions` layer made linear
+    for the call, then restored: the full-size model is shared)."""
+    import keras
+
+    head = model.get_layer("predictions")
+    activation = head.activation
+    head.activation = keras.activations.linear
+    try:
+        return model(x, training=False)
+    finally:
+        head.activation = activation
+
+
 def cli_errors(argv, capsys):
     """Run the CLI in-process: its exit code and the lines it wrote to stderr."""
     code = main(argv)

@@ -25,14 +25,17 @@ from conftest import (
     deep_siblings,
     default_metaparameters,
     full_size,
-    full_size_reference,
     golden_module,
     golden_path,
+    has_reduced_keras_builder,
     is_detector,
+    keras_application,
     load_golden,
+    logits,
     model_class,
     output_shapes,
     plan,
+    reduced_keras_reference,
     reduced_kwargs,
     reduced_metaparameters,
     run_as_script,
@@ -192,42 +195,6 @@ def test_keras_referenced_presets():
     assert KERAS_REFERENCES == EXPECTED_KERAS_REFERENCES
 
 
-# keras.applications' own builders that take a depth, by block type, with the widths and
-# strides keras' ResNet50/101/152 (V2) and DenseNet121/169/201 share: (filters, stride1) per
-# residual stack; DenseNet's growth rate 32 and compression 0.5 are built into its blocks.
-KERAS_STACKS = {
-    "bottleneck": [(64, 1), (128, 2), (256, 2), (512, 2)],
-    "preact_bottleneck": [(64, 2), (128, 2), (256, 2), (512, 1)],
-}
-
-
-def has_reduced_keras_builder(preset: str) -> bool:
-    return plan(preset).spec.learner.block in {"dense", *KERAS_STACKS}
-
-
-def reduced_keras_reference(preset: str, **kwargs):
-    """keras' own model of the preset's family with MAX_DEPTH blocks per group (keras'
-    ResNet(stack_fn) with its residual stacks, or DenseNet(blocks)), weights=None. Its
-    widths and strides are keras', not the preset's: a wrong stride or width in the preset
-    shows."""
-    from conftest import MAX_DEPTH
-    from keras.src.applications import densenet, resnet
-
-    block = plan(preset).spec.learner.block
-    name = f"{preset}_reduced"
-    if block == "dense":
-        return densenet.DenseNet([MAX_DEPTH] * 4, weights=None, name=name, **kwargs)
-    preact = block == "preact_bottleneck"
-    stack = resnet.stack_residual_blocks_v2 if preact else resnet.stack_residual_blocks_v1
-
-    def stack_fn(x):
-        for index, (filters, stride) in enumerate(KERAS_STACKS[block], start=2):
-            x = stack(x, filters, MAX_DEPTH, stride1=stride, name=f"conv{index}")
-        return x
-
-    return resnet.ResNet(stack_fn, preact, True, weights=None, name=name, **kwargs)
-
-
 # Where names and weight shapes do not depend on the depth, a deep sibling's names and
 # weights are compared at reduced depth against keras' own builder at that depth; the rest
 # (every family's smallest member, and a deep sibling whose keras builder takes no depth:
@@ -283,18 +250,6 @@ def assert_same_network_as(reference, ours, what: str) -> None:
         our_layer.set_weights(ref_layer.get_weights())
 
 
-def logits(model, x):
-    """The model's class scores before the softmax (its `predictions` layer made linear
-    for the call, then restored: the full-size model is shared)."""
-    head = model.get_layer("predictions")
-    activation = head.activation
-    head.activation = keras.activations.linear
-    try:
-        return model(x, training=False)
-    finally:
-        head.activation = activation
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", FULL_SIZE_WEIGHTS)
 @both_styles
@@ -302,9 +257,7 @@ def test_full_size_keras_applications_weights_load_by_name(preset, style):
     """At full size (the preset's input, ImageNet head): every weighted layer of
     keras.applications' model by name, and with its weights the same logits (< 1e-5)."""
     application = KERAS_REFERENCES[preset]
-    reference = full_size_reference(
-        preset, "keras.applications", lambda: getattr(keras.applications, application)(weights=None)
-    )
+    reference = keras_application(preset)
     ours = full_size(preset, style).model
     assert_same_network_as(reference, ours, f"{preset} ({style})")
 
