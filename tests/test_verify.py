@@ -126,15 +126,38 @@ def test_reduced_depth_sets_cut_only_the_depth():
 # own helpers.
 JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
 # Every preset, both styles, on torch: in a few chunks so that the test workers share them.
-CHUNKS = 3
+CHUNKS = 4
+
+
+def verify_runs(presets) -> dict[tuple, list[str]]:
+    """One `modelgen verify` child per input size and set of --set items (a detector's own,
+    a deep sibling's reduced_depth_sets): {(side, items): presets}."""
+    runs = defaultdict(list)
+    for preset in sorted(presets):
+        items = tuple(DETECTOR_SETS.get(preset, reduced_depth_sets(preset)))
+        runs[(small_input(preset)[0], items)].append(preset)
+    return dict(runs)
+
+
+def verify_chunks() -> list[list[str]]:
+    """The presets in CHUNKS chunks of about the same work, with few children each: the
+    largest run spread over every chunk, each other run whole in the chunk with the least
+    work so far (a preset counts 1, a child of its own 1)."""
+    runs = sorted(verify_runs(PRESETS).values(), key=len, reverse=True)
+    chunks = [runs[0][index::CHUNKS] for index in range(CHUNKS)]
+    load = [len(chunk) + 1 for chunk in chunks]
+    for run in runs[1:]:
+        index = load.index(min(load))
+        chunks[index] += run
+        load[index] += len(run) + 1
+    return chunks
 
 
 def test_verify_covers_every_kind():
     kinds = {task_for_plan(plan(preset))["kind"] for preset in PRESETS}
     assert kinds == set(TASKS) - {"auto"}  # auto: an emitted file (the broken fixtures)
     assert {task_for_plan(plan(preset))["kind"] for preset in JAX_SET} == kinds - {"faster_rcnn"}
-    chunks = [sorted(PRESETS)[index::CHUNKS] for index in range(CHUNKS)]
-    assert sorted(p for chunk in chunks for p in chunk) == sorted(PRESETS)
+    assert sorted(p for chunk in verify_chunks() for p in chunk) == sorted(PRESETS)
 
 
 def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
@@ -143,11 +166,7 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
     reduced_depth_sets), and check each report: the count Keras built is the static plan's
     at that size, the losses are finite."""
     assert sorted(DETECTOR_SETS) == sorted(p for p in PRESETS if architecture(p) in DETECTORS)
-    by_side = defaultdict(list)
-    for preset in presets:
-        items = tuple(DETECTOR_SETS.get(preset, reduced_depth_sets(preset)))
-        by_side[(small_input(preset)[0], items)].append(preset)
-    for (side, items), group in sorted(by_side.items()):
+    for (side, items), group in sorted(verify_runs(presets).items()):
         overrides = list(items)
         style_args = [arg for style in styles for arg in ("--style", style)]
         sets = [arg for value in overrides for arg in ("--set", value)]
@@ -176,8 +195,8 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
 def test_verify_every_preset_in_both_styles_on_torch(chunk):
     """Every preset, both styles, one step at its small test input (a deep sibling at
     reduced depth), on the torch backend (eager: no graph to compile per model, so the
-    cheapest in CI); a third of the presets per test."""
-    verify_presets(sorted(PRESETS)[chunk::CHUNKS], STYLES, "torch")
+    cheapest in CI); one of CHUNKS chunks of the presets per test (verify_chunks)."""
+    verify_presets(verify_chunks()[chunk], STYLES, "torch")
 
 
 @pytest.mark.slow
