@@ -1,13 +1,19 @@
 """Shared helpers: load golden files as modules, build either style, reference counts."""
 
+import contextlib
+import copy
 import importlib.util
+import io
 import itertools
 import os
 import re
+import runpy
 import sys
 import time
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
+from unittest import mock
 
 import pytest
 
@@ -263,6 +269,281 @@ def _fresh_keras_session():
     if "keras" in sys.modules:
         heavy = time.perf_counter() - start > 0.5
         sys.modules["keras"].backend.clear_session(free_memory=heavy)
+
+
+# --------------------------------------------------------------------------- reduced depth
+#
+# The checks that need the architecture, not the size (one training step, style equivalence,
+# the .keras round trip, backend parity, verify) build the deep siblings of a family at
+# reduced depth: a preset whose family has a member with the same block type and fewer
+# blocks builds with at most MAX_DEPTH blocks (or layers) per group. Every block kind, every
+# shortcut, every width and stride and the names of the first blocks stay; what the depth
+# adds (the count, the names of the later blocks) is held at full size by the reference
+# count, the plan and keras.applications' names (test_models.py).
+
+MAX_DEPTH = 2  # blocks (or layers) per group: a group's first block and one after it
+MAX_UNITS = 64  # fc and embedding layers (shallow(units=True), for backend parity)
+
+
+def shallow(metaparameters: dict, units: bool = False) -> dict:
+    """The metaparameters, shallower: at most MAX_DEPTH blocks or layers per group
+    (Inception's groups keep their blocks up to the last auxiliary tap) and, with units,
+    dense and embedding layers of at most MAX_UNITS units. Widths, strides and the kinds
+    of block are kept. The argument is not changed."""
+    meta = copy.deepcopy(metaparameters)
+    for group in meta.get("groups", []):
+        for key in ("n_blocks", "n_layers"):
+            if isinstance(group.get(key), int):
+                group[key] = min(group[key], MAX_DEPTH)
+        if isinstance(group.get("blocks"), list):
+            keep = max(MAX_DEPTH, max(group.get("aux_after") or [-1]) + 1)
+            group["blocks"] = group["blocks"][:keep]
+    if units and "dense_units" in meta:
+        meta["dense_units"] = [min(n, MAX_UNITS) for n in meta["dense_units"]]
+    if units and "embedding_units" in meta:
+        meta["embedding_units"] = min(meta["embedding_units"], MAX_UNITS)
+    return meta
+
+
+def depth(preset: str) -> int:
+    """Blocks (or layers) over all the learner's groups, as the preset ships."""
+    learner = getattr(plan(preset).spec, "learner", None)
+    total = 0
+    for group in getattr(learner, "groups", None) or []:
+        for key in ("n_blocks", "n_layers"):
+            total += getattr(group, key, None) or 0
+        total += len(getattr(group, "blocks", None) or [])
+    return total
+
+
+def sibling_key(preset: str) -> tuple:
+    spec = plan(preset).spec
+    learner = getattr(spec, "learner", None)
+    return (spec.architecture, spec.family, getattr(learner, "block", None))
+
+
+@cache
+def deep_siblings() -> frozenset[str]:
+    """The presets with a shallower sibling: same architecture, family and block type."""
+    deep = set()
+    for preset in PRESETS:
+        if any(
+            sibling_key(other) == sibling_key(preset) and depth(other) < depth(preset)
+            for other in PRESETS
+        ):
+            deep.add(preset)
+    return frozenset(deep)
+
+
+def reduced_metaparameters(preset: str, style: str = "procedural"):
+    """shallow() of the preset's own metaparameters for a deep sibling, else None."""
+    if preset not in deep_siblings():
+        return None
+    return shallow(default_metaparameters(preset, style))
+
+
+def reduced_kwargs(preset: str, n_classes: int = 10, style: str = "procedural") -> dict:
+    """small_kwargs(), and reduced depth for a deep sibling: the build the architecture
+    checks use (training step, style equivalence, round trip)."""
+    return small_kwargs(preset, n_classes, reduced_metaparameters(preset, style))
+
+
+# --------------------------------------------------------------------------- full size
+#
+# One full-size build per preset and style per test run: the golden file run as a script
+# (its `if __name__ == "__main__":` block builds the default model and prints its summary),
+# here, in the test process, with the model the block built kept (run_as_script). Every
+# full-size check of the preset uses that model (reference count, plan count, the printed
+# summary, keras.applications' names and weights...).
+#
+# The tests that do are named test_full_size_* and take the preset as a parameter (its
+# name is in the test id). Each preset's full-size tests are ordered next to each other and,
+# under xdist, sent to one worker as one unit (pytest_xdist_make_scheduler below), so its
+# model is built once per run; only the current preset's models are kept (both styles), so
+# memory stays at one preset's worth. full_size() refuses a call from any other test.
+# Tests may load weights into the shared model; they must not rely on its initial weights,
+# and must change nothing else (or restore it).
+
+
+class FullSize(NamedTuple):
+    model: object  # the keras.Model the file's __main__ block built
+    summary: str  # what the block printed (model.summary())
+    seconds: float  # how long the run took
+
+
+_FULL: dict = {}  # (preset, style) -> FullSize; only the current preset's
+_REFERENCE: dict = {}  # (preset, key) -> reference model of the current preset
+
+_FULL_SIZE_TEST = re.compile(r"::test_full_size\w*\[(?P<params>[^\]]*)\]")
+
+
+def full_size_group(nodeid: str) -> str | None:
+    """The preset of a test_full_size_* test from its node id, else None."""
+    match = _FULL_SIZE_TEST.search(nodeid)
+    if match is None:
+        return None
+    presets = [part for part in match["params"].split("-") if part in PRESETS]
+    assert len(presets) == 1, f"{nodeid}: a full-size test takes exactly one preset parameter"
+    return presets[0]
+
+
+def _current_test_preset() -> str | None:
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    return full_size_group(current.rsplit(" (", 1)[0]) if current else None
+
+
+def _keep_only(preset: str) -> None:
+    current = _current_test_preset()
+    assert current == preset, (
+        f"full-size {preset} requested by {os.environ.get('PYTEST_CURRENT_TEST')}: only a "
+        f"test_full_size_* test with a `preset` parameter of {preset!r} may build it "
+        "(conftest.full_size)"
+    )
+    for cache_dict in (_FULL, _REFERENCE):
+        for key in [k for k in cache_dict if k[0] != preset]:
+            del cache_dict[key]
+
+
+def run_as_script(preset: str, style: str) -> FullSize:
+    """Run golden/<style>/<preset>.py as `__main__` (what `python file.py` does) from an
+    empty working folder, capture what it prints and the model its summary() was called on."""
+    import tempfile
+
+    import keras
+
+    built = []
+    summary = keras.Model.summary
+
+    def capture(model, *args, **kwargs):
+        built.append(model)
+        return summary(model, *args, **kwargs)
+
+    out = io.StringIO()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
+        here = os.getcwd()
+        os.chdir(folder)
+        stack.callback(os.chdir, here)
+        # COLUMNS keeps the summary table from wrapping, as in a wide terminal.
+        stack.enter_context(mock.patch.dict(os.environ, {"COLUMNS": "200"}))
+        stack.enter_context(mock.patch.object(keras.Model, "summary", capture))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        runpy.run_path(str(golden_path(preset, style)), run_name="__main__")
+    assert len(built) == 1, f"{preset} ({style}): __main__ called summary() {len(built)} times"
+    return FullSize(built[0], out.getvalue(), time.perf_counter() - start)
+
+
+def full_size(preset: str, style: str) -> FullSize:
+    """The preset's full-size model in that style, built once per test run (see above)."""
+    key = (preset, style)
+    if key not in _FULL:
+        _keep_only(preset)
+        _FULL[key] = run_as_script(preset, style)
+    return _FULL[key]
+
+
+def full_size_reference(preset: str, key, make):
+    """A reference model for the preset (say keras.applications' twin), made once by
+    make() and shared by both styles' full-size checks like full_size()."""
+    if (preset, key) not in _REFERENCE:
+        _keep_only(preset)
+        _REFERENCE[(preset, key)] = make()
+    return _REFERENCE[(preset, key)]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put each preset's full-size tests next to each other, at the first one's place."""
+    groups: dict[str, list] = {}
+    order: list = []
+    for item in items:
+        preset = full_size_group(item.nodeid)
+        if preset is None:
+            order.append(item)
+        elif preset in groups:
+            groups[preset].append(item)
+        else:
+            groups[preset] = [item]
+            order.append(preset)
+    items[:] = [one for entry in order for one in (groups[entry] if entry in groups else [entry])]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under `-n` (xdist's default `--dist load`): each preset's full-size tests go to one
+    worker as one unit, every other test on its own; larger units first. Another --dist
+    keeps xdist's own scheduler."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FullSizeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            preset = full_size_group(nodeid)
+            return f"full_size:{preset}" if preset else nodeid
+
+    return FullSizeScheduling(config, log)
+
+
+# --------------------------------------------------------------------------- keras.applications
+
+
+def keras_application(preset: str):
+    """keras.applications' twin of the preset (spec.reference), full size, weights=None,
+    made once and shared by both styles' full-size checks (full_size_reference)."""
+    import keras
+
+    name = plan(preset).spec.reference.removeprefix("keras.applications.")
+    return full_size_reference(
+        preset, "keras.applications", lambda: getattr(keras.applications, name)(weights=None)
+    )
+
+
+# keras.applications' own builders that take a depth, by block type, with the widths and
+# strides keras' ResNet50/101/152 (V2) and DenseNet121/169/201 share: (filters, stride1) per
+# residual stack; DenseNet's growth rate 32 and compression 0.5 are built into its blocks.
+KERAS_STACKS = {
+    "bottleneck": [(64, 1), (128, 2), (256, 2), (512, 2)],
+    "preact_bottleneck": [(64, 2), (128, 2), (256, 2), (512, 1)],
+}
+
+
+def has_reduced_keras_builder(preset: str) -> bool:
+    return plan(preset).spec.learner.block in {"dense", *KERAS_STACKS}
+
+
+def reduced_keras_reference(preset: str, **kwargs):
+    """keras' own model of the preset's family with MAX_DEPTH blocks per group (keras'
+    ResNet(stack_fn) with its residual stacks, or DenseNet(blocks)), weights=None. Its
+    widths and strides are keras', not the preset's: a wrong stride or width in the preset
+    shows."""
+    from keras.src.applications import densenet, resnet
+
+    block = plan(preset).spec.learner.block
+    name = f"{preset}_reduced"
+    if block == "dense":
+        return densenet.DenseNet([MAX_DEPTH] * 4, weights=None, name=name, **kwargs)
+    preact = block == "preact_bottleneck"
+    stack = resnet.stack_residual_blocks_v2 if preact else resnet.stack_residual_blocks_v1
+
+    def stack_fn(x):
+        for index, (filters, stride) in enumerate(KERAS_STACKS[block], start=2):
+            x = stack(x, filters, MAX_DEPTH, stride1=stride, name=f"conv{index}")
+        return x
+
+    return resnet.ResNet(stack_fn, preact, True, weights=None, name=name, **kwargs)
+
+
+def logits(model, x):
+    """The model's class scores before the softmax (its `predictions` layer made linear
+    for the call, then restored: the full-size model is shared)."""
+    import keras
+
+    head = model.get_layer("predictions")
+    activation = head.activation
+    head.activation = keras.activations.linear
+    try:
+        return model(x, training=False)
+    finally:
+        head.activation = activation
 
 
 def cli_errors(argv, capsys):

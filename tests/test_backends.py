@@ -19,7 +19,6 @@ takes inputs of any size, fed here a larger, non-square batch that it resizes to
 input.
 """
 
-import copy
 import json
 import os
 import subprocess
@@ -42,6 +41,7 @@ from conftest import (
     small_input,
     small_kwargs,
 )
+from conftest import shallow as conftest_shallow
 
 HERE = Path(__file__).resolve().parent
 SMALL_CLASSES = 10
@@ -86,27 +86,10 @@ def run_backend_children(backends, jobs: list[dict], folder: Path) -> dict[str, 
     return results
 
 
-MAX_DEPTH = 2  # blocks (or layers) per group: a group's first block and one after it
-MAX_UNITS = 64  # fc and embedding layers
-
-
 def shallow(metaparameters: dict) -> dict:
-    """The preset's metaparameters, shallower: at most MAX_DEPTH blocks or layers per group
-    (Inception's groups keep their blocks up to the last auxiliary tap) and dense layers of
-    at most MAX_UNITS units. Widths, strides and the kinds of block are kept."""
-    meta = copy.deepcopy(metaparameters)
-    for group in meta.get("groups", []):
-        for key in ("n_blocks", "n_layers"):
-            if isinstance(group.get(key), int):
-                group[key] = min(group[key], MAX_DEPTH)
-        if isinstance(group.get("blocks"), list):
-            keep = max(MAX_DEPTH, max(group.get("aux_after") or [-1]) + 1)
-            group["blocks"] = group["blocks"][:keep]
-    if "dense_units" in meta:
-        meta["dense_units"] = [min(units, MAX_UNITS) for units in meta["dense_units"]]
-    if "embedding_units" in meta:
-        meta["embedding_units"] = min(meta["embedding_units"], MAX_UNITS)
-    return meta
+    """conftest.shallow with units: at most MAX_DEPTH blocks or layers per group and fc
+    and embedding layers of at most MAX_UNITS units."""
+    return conftest_shallow(metaparameters, units=True)
 
 
 def test_shallow_keeps_the_kinds_and_cuts_the_depth():

@@ -12,7 +12,19 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import STYLES, build, golden_module, model_class, plan
+from conftest import (
+    MAX_DEPTH,
+    STYLES,
+    build,
+    full_size,
+    golden_module,
+    keras_application,
+    logits,
+    model_class,
+    plan,
+    reduced_keras_reference,
+    reduced_metaparameters,
+)
 
 from generator.cli import main
 from generator.errors import SpecError
@@ -100,19 +112,10 @@ def test_plan_stages_for_densenet121():
 # --------------------------------------------------------------------------- keras.applications
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("preset", sorted(DENSENETS))
-@both_styles
-def test_same_network_as_keras_applications(preset, style):
-    """Every layer of keras.applications' DenseNet, in order, with the same config; its
-    weights copied by name give the same logits."""
-    application, _, _ = DENSENETS[preset]
-    shape = (96, 96, 3)
-    kwargs = dict(input_shape=shape, classifier_activation=None)  # compare logits
-    reference = getattr(keras.applications, application)(weights=None, **kwargs)
-    ours = build(preset, style, **kwargs)
-
-    assert layer_sequence(ours) == layer_sequence(reference)
+def assert_same_layers(reference, ours, what: str) -> None:
+    """Every layer of the reference, in order, with the same config; its weights copied
+    into ours by name."""
+    assert layer_sequence(ours) == layer_sequence(reference), what
     ref_layers = {layer.name: layer for layer in reference.layers}
     for layer in ours.layers:
         if layer.name in ref_layers:
@@ -120,15 +123,50 @@ def test_same_network_as_keras_applications(preset, style):
     for layer in ours.layers:
         if layer.weights:
             layer.set_weights(ref_layers[layer.name].get_weights())
-    assert ours.count_params() == reference.count_params()
+    assert ours.count_params() == reference.count_params(), what
 
-    x = random_batch(shape, seed=5)
-    expected = np.asarray(reference(x, training=False))
-    got = np.asarray(ours(x, training=False))
-    assert got.shape == expected.shape == (2, 1000)
+
+def assert_same_logits(expected, got, what: str) -> None:
+    expected, got = np.asarray(expected), np.asarray(got)
+    assert got.shape == expected.shape and got.shape[0] == 2
     assert np.all(np.isfinite(expected)) and np.std(expected) > 0
     diff = float(np.max(np.abs(got - expected)))
-    assert diff < 1e-5, f"{preset} ({style}) vs {application}: max abs diff {diff:.3g}"
+    assert diff < 1e-5, f"{what}: max abs diff {diff:.3g}"
+
+
+# The smallest DenseNet at full size; its deep siblings at reduced depth (conftest.shallow:
+# two dense blocks per group) against keras' own DenseNet builder at that depth.
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["densenet121"])
+@both_styles
+def test_full_size_same_network_as_keras_applications(preset, style):
+    """Every layer of keras.applications' DenseNet121, in order, with the same config; its
+    weights copied by name give the same logits (at 224x224: the shared full-size model)."""
+    reference = keras_application(preset)
+    ours = full_size(preset, style).model
+    assert_same_layers(reference, ours, f"{preset} ({style})")
+    x = random_batch(plan(preset).spec.input_shape, seed=5)
+    expected, got = logits(reference, x), logits(ours, x)
+    assert_same_logits(expected, got, f"{preset} ({style}) vs {DENSENETS[preset][0]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["densenet169", "densenet201"])
+@both_styles
+def test_same_network_as_keras_applications_at_reduced_depth(preset, style):
+    """The deep siblings at reduced depth and 64x64: every layer of keras' DenseNet
+    builder at that depth (blocks=[2, 2, 2, 2]), in order, with the same config, and with
+    its weights the same logits. Their full-depth sizes are the reference counts'
+    (test_models), their code the one densenet121 is held to above."""
+    meta = reduced_metaparameters(preset, style)
+    assert [group["n_blocks"] for group in meta["groups"]] == [MAX_DEPTH] * 4
+    kwargs = dict(input_shape=SMALL, classifier_activation=None)  # compare logits
+    reference = reduced_keras_reference(preset, **kwargs)
+    ours = build(preset, style, metaparameters=meta, **kwargs)
+    assert_same_layers(reference, ours, f"{preset} ({style}, reduced)")
+    x = random_batch(SMALL, seed=5)
+    expected, got = reference(x, training=False), ours(x, training=False)
+    assert_same_logits(expected, got, f"{preset} ({style}) vs keras' DenseNet at reduced depth")
 
 
 # --------------------------------------------------------------------------- final BN-ReLU

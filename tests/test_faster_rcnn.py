@@ -18,7 +18,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, cli_errors, golden_module, plan
+from conftest import ROOT, STYLES, cli_errors, full_size, golden_module, plan
 
 from generator.pipeline import generate, plan_for
 
@@ -242,10 +242,12 @@ def test_parameter_count_is_vgg16_convs_rpn_and_head():
 
 
 @pytest.mark.slow
-def test_full_size_keras_count_is_the_plan_in_both_styles():
-    expected = plan("faster_rcnn").total_params
-    assert FASTER.build_model().count_params() == expected
-    assert FASTER_OOP().model.count_params() == expected
+@pytest.mark.parametrize("preset", ["faster_rcnn"])
+@pytest.mark.parametrize("style", STYLES)
+def test_full_size_keras_count_is_the_plan_in_both_styles(preset, style):
+    """The full-size model (the file's __main__ build, shared with test_models' full-size
+    checks: conftest.full_size) has the plan's count."""
+    assert full_size(preset, style).model.count_params() == plan(preset).total_params
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,11 @@ from conftest import (
     as_outputs,
     build,
     default_metaparameters,
+    full_size,
     golden_module,
     golden_path,
+    keras_application,
+    logits,
     plan,
 )
 
@@ -285,11 +288,13 @@ def test_inception_v3_names_follow_keras_applications():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("preset", ["inception_v3"])
 @both_styles
-def test_inception_v3_weights_copy_by_name_at_299(style):
-    kwargs = dict(classifier_activation=None)  # compare logits
-    reference = keras_inception_v3(**kwargs)
-    ours = build("inception_v3", style, **kwargs)
+def test_full_size_inception_v3_weights_copy_by_name_at_299(preset, style):
+    """keras.applications.InceptionV3 and the shared full-size model (299x299): the same
+    count, the same weighted layers by name, and with its weights the same logits."""
+    reference = keras_application(preset)  # first: its automatic names start at conv2d
+    ours = full_size(preset, style).model
     assert ours.count_params() == reference.count_params() == 23_851_784
     ref_layers = {layer.name: layer for layer in reference.layers if layer.weights}
     our_layers = {layer.name: layer for layer in ours.layers if layer.weights}
@@ -299,7 +304,7 @@ def test_inception_v3_weights_copy_by_name_at_299(style):
 
     rng = np.random.default_rng(7)
     x = rng.uniform(-1, 1, (2, 299, 299, 3)).astype(np.float32)
-    expected, got = reference(x, training=False), ours(x, training=False)
+    expected, got = logits(reference, x), logits(ours, x)
     assert tuple(got.shape) == (2, 1000)
     diff = float(np.max(np.abs(np.asarray(got) - np.asarray(expected))))
     assert diff < 1e-5, f"inception_v3 ({style}) vs keras.applications: {diff:.3g}"

@@ -6,6 +6,7 @@ Every test builds the checked-in golden files (what a user gets), in both styles
 import ast
 import copy
 import os
+import re
 import subprocess
 import sys
 
@@ -21,15 +22,25 @@ from conftest import (
     architecture,
     as_outputs,
     build,
+    deep_siblings,
     default_metaparameters,
+    full_size,
     golden_module,
     golden_path,
+    has_reduced_keras_builder,
     is_detector,
+    keras_application,
     load_golden,
+    logits,
     model_class,
     output_shapes,
     plan,
+    reduced_keras_reference,
+    reduced_kwargs,
+    reduced_metaparameters,
+    run_as_script,
     sample_inputs,
+    sibling_key,
     small_input,
     small_kwargs,
 )
@@ -153,24 +164,26 @@ def test_every_preset_has_a_reference_row(preset, param_counts):
 
 @pytest.mark.slow
 @every_preset_and_style
-def test_param_counts_match_reference(preset, style, param_counts):
-    if preset in NO_REFERENCE:
-        pytest.skip(f"{preset} has no public reference count")
-    assert preset in param_counts, f"{preset} has no row in {PARAM_COUNTS_MD}"
-    compare, expected = param_counts[preset]
-
-    model = build(preset, style)  # full size, ImageNet head: the reference's setting
+def test_full_size_param_counts_match_reference(preset, style, param_counts):
+    """The full-size model (the golden file's own __main__ build, shared by every full-size
+    check of the preset: conftest.full_size) has the reference count where the table has
+    a row, and the static plan's total and trainable counts for every preset."""
+    model = full_size(preset, style).model  # full size, ImageNet head: the reference's setting
     total, trainable = model.count_params(), n_trainable(model)
 
-    got = total if compare == "total" else trainable
-    assert got == expected, (
-        f"{preset} ({style}): {compare} params {got:,} != reference {expected:,} "
-        f"(off by {got - expected:+,})"
-    )
     # The generator's static plan (what `modelgen list` prints) agrees with Keras.
     assert plan(preset).total_params == total, f"plan total {plan(preset).total_params:,}"
     assert plan(preset).trainable_params == trainable, (
         f"plan trainable {plan(preset).trainable_params:,} != keras {trainable:,}"
+    )
+    if preset in NO_REFERENCE:
+        return  # no public count: its family file holds it to its own arithmetic
+    assert preset in param_counts, f"{preset} has no row in {PARAM_COUNTS_MD}"
+    compare, expected = param_counts[preset]
+    got = total if compare == "total" else trainable
+    assert got == expected, (
+        f"{preset} ({style}): {compare} params {got:,} != reference {expected:,} "
+        f"(off by {got - expected:+,})"
     )
 
 
@@ -182,24 +195,47 @@ def test_keras_referenced_presets():
     assert KERAS_REFERENCES == EXPECTED_KERAS_REFERENCES
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("preset", sorted(KERAS_REFERENCES))
-@both_styles
-def test_keras_applications_weights_load_by_name(preset, style):
-    application = KERAS_REFERENCES[preset]
-    # VGG's Flatten fixes the dense shapes to the 224x224 input; ResNets pool globally.
-    shape = (224, 224, 3) if preset.startswith("vgg") else (96, 96, 3)
-    kwargs = dict(input_shape=shape, classifier_activation=None)  # compare logits
+# Where names and weight shapes do not depend on the depth, a deep sibling's names and
+# weights are compared at reduced depth against keras' own builder at that depth; the rest
+# (every family's smallest member, and a deep sibling whose keras builder takes no depth:
+# VGG19, whose Flatten ties fc1's kernel to the 224x224 input) at full size.
+REDUCED_WEIGHTS = sorted(
+    name for name in KERAS_REFERENCES if name in deep_siblings() and has_reduced_keras_builder(name)
+)
+FULL_SIZE_WEIGHTS = sorted(set(KERAS_REFERENCES) - set(REDUCED_WEIGHTS))
 
-    reference = getattr(keras.applications, application)(weights=None, **kwargs)
-    ours = build(preset, style, **kwargs)
 
+def test_every_keras_family_is_compared_at_full_size_on_its_smallest_member():
+    for preset in KERAS_REFERENCES:
+        siblings = [p for p in KERAS_REFERENCES if sibling_key(p) == sibling_key(preset)]
+        smallest = min(siblings, key=lambda p: plan(p).total_params)
+        assert smallest in FULL_SIZE_WEIGHTS, (preset, smallest)
+    assert FULL_SIZE_WEIGHTS == [
+        "densenet121",
+        "inception_v3",
+        "resnet50",
+        "resnet50_v2",
+        "vgg16",
+        "vgg19",
+    ]
+    assert REDUCED_WEIGHTS == [
+        "densenet169",
+        "densenet201",
+        "resnet101",
+        "resnet101_v2",
+        "resnet152",
+        "resnet152_v2",
+    ]
+
+
+def assert_same_network_as(reference, ours, what: str) -> None:
+    """Every weighted layer of the reference, by name, in ours (and no other): same type,
+    weight shapes and config; then the reference's weights are copied in by name."""
     ref_layers, our_layers = weighted_layers(reference), weighted_layers(ours)
     missing = sorted(set(ref_layers) - set(our_layers))
     extra = sorted(set(our_layers) - set(ref_layers))
-    assert not missing, f"{preset} ({style}) lacks weighted layers of {application}: {missing}"
-    assert not extra, f"{preset} ({style}) has weighted layers {application} lacks: {extra}"
-
+    assert not missing, f"{what} lacks weighted layers of the reference: {missing}"
+    assert not extra, f"{what} has weighted layers the reference lacks: {extra}"
     for name, ref_layer in ref_layers.items():
         our_layer = our_layers[name]
         assert type(our_layer) is type(ref_layer), (
@@ -209,17 +245,88 @@ def test_keras_applications_weights_load_by_name(preset, style):
         our_shapes = [tuple(w.shape) for w in our_layer.weights]
         assert our_shapes == ref_shapes, f"{name}: weight shapes {our_shapes} != {ref_shapes}"
         assert comparable_config(our_layer) == comparable_config(ref_layer), (
-            f"{name}: config differs from {application}"
+            f"{name}: config differs from the reference"
         )
         our_layer.set_weights(ref_layer.get_weights())
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", FULL_SIZE_WEIGHTS)
+@both_styles
+def test_full_size_keras_applications_weights_load_by_name(preset, style):
+    """At full size (the preset's input, ImageNet head): every weighted layer of
+    keras.applications' model by name, and with its weights the same logits (< 1e-5)."""
+    application = KERAS_REFERENCES[preset]
+    reference = keras_application(preset)
+    ours = full_size(preset, style).model
+    assert_same_network_as(reference, ours, f"{preset} ({style})")
+
+    shape = tuple(reference.input_shape[1:])
+    assert shape == tuple(ours.input_shape[1:]) == plan(preset).spec.input_shape
     x = random_batch(shape, seed=1)
-    expected = reference(x, training=False)
-    got = ours(x, training=False)
+    expected, got = logits(reference, x), logits(ours, x)
     assert tuple(got.shape) == tuple(expected.shape) == (2, 1000)
-    assert np.all(np.isfinite(expected))
+    assert np.all(np.isfinite(expected)) and np.std(expected) > 0
     diff = max_abs_diff(got, expected)
     assert diff < 1e-5, f"{preset} ({style}) vs {application}: max abs diff {diff:.3g}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", REDUCED_WEIGHTS)
+@both_styles
+def test_keras_applications_weights_load_by_name_at_reduced_depth(preset, style):
+    """A deep sibling at reduced depth and a small input: the same layers by name as
+    keras' own builder at that depth, and with its weights the same logits (< 1e-5). Its
+    full-depth names follow: test_full_size_reduced_depth_keeps_every_layer_kind, the
+    count, and the smallest sibling's full-size comparison (the same emitted code)."""
+    meta = reduced_metaparameters(preset, style)
+    shape = small_input(preset)
+    kwargs = dict(input_shape=shape, classifier_activation=None)  # compare logits
+    reference = reduced_keras_reference(preset, **kwargs)
+    ours = build(preset, style, metaparameters=meta, **kwargs)
+    assert_same_network_as(reference, ours, f"{preset} ({style}, reduced)")
+
+    x = random_batch(shape, seed=1)
+    expected, got = reference(x, training=False), ours(x, training=False)
+    assert tuple(got.shape) == tuple(expected.shape) == (2, 1000)
+    assert np.all(np.isfinite(expected)) and np.std(expected) > 0
+    diff = max_abs_diff(got, expected)
+    assert diff < 1e-5, f"{preset} ({style}) vs keras at reduced depth: max abs diff {diff:.3g}"
+
+
+def layer_kinds(model) -> set[tuple[str, str]]:
+    """(name with every number as N, type) of each layer but the input: what a layer is,
+    whatever block it sits in."""
+    return {
+        (re.sub(r"\d+", "N", layer.name), type(layer).__name__)
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(deep_siblings()))
+@both_styles
+def test_full_size_reduced_depth_keeps_every_layer_kind(preset, style):
+    """The reduced-depth build the architecture checks use has every kind of layer the
+    full-size model has (every block kind, shortcut, transition and head), fewer blocks,
+    the full model's names for the blocks it keeps, and their weight shapes (but where the
+    width depends on the depth: a DenseNet after its first group, whose transitions see
+    fewer concatenated maps, and VGG's Flatten-fed fc1 at the small input)."""
+    full = full_size(preset, style).model
+    reduced = build(preset, style, **reduced_kwargs(preset, style=style))
+    assert layer_kinds(reduced) == layer_kinds(full)
+    assert len(reduced.layers) < len(full.layers)
+    full_layers = {layer.name: layer for layer in full.layers}
+    dense = plan(preset).spec.learner.block == "dense"
+    for layer in reduced.layers:
+        if isinstance(layer, keras.layers.InputLayer) or layer.name == "predictions":
+            continue  # the small build has 10 classes
+        assert layer.name in full_layers, f"{preset} ({style}): {layer.name} not in the full model"
+        if layer.name == "fc1" or (dense and not layer.name.startswith(("conv1", "conv2_"))):
+            continue
+        shapes = [tuple(w.shape) for w in layer.weights]
+        assert shapes == [tuple(w.shape) for w in full_layers[layer.name].weights], layer.name
 
 
 # --------------------------------------------------------------------------- c. styles
@@ -232,8 +339,11 @@ def test_golden_file_exists(preset, style):
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_styles_build_the_same_network(preset):
+    """Both styles build the same layers (names, types, configs, in order) and, with the
+    same weights, the same outputs: at the small input, a deep sibling at reduced depth
+    (the same metaparameters for both, through each style's own override)."""
     shape = small_input(preset)
-    kwargs = small_kwargs(preset, SMALL_CLASSES)
+    kwargs = reduced_kwargs(preset, SMALL_CLASSES)
     procedural = build(preset, "procedural", **kwargs)
     oop = build(preset, "oop", **kwargs)
 
@@ -321,8 +431,11 @@ def test_v2_strides_the_last_block(preset, style):
 @pytest.mark.slow
 @every_preset_and_style
 def test_one_training_step(preset, style):
+    """A finite loss and a finite, non-zero gradient for every trainable variable, then one
+    SGD step that changes the weights: at the small input, a deep sibling at reduced depth
+    (every block kind is there; what depth adds is more of the same blocks)."""
     shape = small_input(preset)
-    model = build(preset, style, **small_kwargs(preset, SMALL_CLASSES))
+    model = build(preset, style, **reduced_kwargs(preset, SMALL_CLASSES, style))
     x = sample_inputs(preset, shape, seed=3)
     x = [tf.constant(part) for part in x] if isinstance(x, list) else tf.constant(x)
     variables = model.trainable_variables
@@ -610,11 +723,32 @@ def test_golden_file_imports_only_keras(preset, style):
 
 @pytest.mark.slow
 @every_preset_and_style
-def test_golden_file_runs_standalone(preset, style, tmp_path):
+def test_full_size_golden_file_runs_as_a_script(preset, style):
+    """The file's `if __name__ == "__main__":` block, run as `python file.py` runs it
+    (runpy, from an empty folder: conftest.run_as_script), builds the full-size model and
+    prints its summary with the plan's counts. The build is the one every full-size check
+    of the preset shares."""
+    summary = full_size(preset, style).summary
+    total = plan(preset).total_params
+    trainable = plan(preset).trainable_params
+    assert f"Total params: {total:,}" in summary, summary[-2000:]
+    assert f"Trainable params: {trainable:,}" in summary, summary[-2000:]
+
+
+# The file a fresh interpreter runs: the smallest one (every file's __main__ block runs in
+# test_full_size_golden_file_runs_as_a_script; this holds the in-process run to a real one).
+STANDALONE = min(PRESETS, key=lambda name: plan(name).total_params)
+
+
+@pytest.mark.slow
+@both_styles
+def test_golden_file_runs_standalone(style, tmp_path):
+    """`python golden/<style>/<smallest preset>.py` in a fresh interpreter, away from the
+    repo, prints what the in-process run printed."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["COLUMNS"] = "200"  # keep the summary table from wrapping
     result = subprocess.run(
-        [sys.executable, str(golden_path(preset, style))],
+        [sys.executable, str(golden_path(STANDALONE, style))],
         cwd=tmp_path,  # away from the repo: the file must not need the generator
         env=env,
         capture_output=True,
@@ -622,7 +756,10 @@ def test_golden_file_runs_standalone(preset, style, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    total = plan(preset).total_params
-    trainable = plan(preset).trainable_params
+    total = plan(STANDALONE).total_params
+    trainable = plan(STANDALONE).trainable_params
     assert f"Total params: {total:,}" in result.stdout, result.stdout[-2000:]
     assert f"Trainable params: {trainable:,}" in result.stdout, result.stdout[-2000:]
+    in_process = run_as_script(STANDALONE, style).summary
+    totals = [line.strip() for line in in_process.splitlines() if " params: " in line]
+    assert totals and all(line in result.stdout for line in totals), totals

@@ -9,7 +9,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import DETECTORS, PRESETS, ROOT, STYLES, architecture, plan, small_input
+from conftest import (
+    DETECTORS,
+    MAX_DEPTH,
+    PRESETS,
+    ROOT,
+    STYLES,
+    architecture,
+    deep_siblings,
+    plan,
+    small_input,
+)
 
 from generator import verify as verify_module
 from generator.cli import main
@@ -82,33 +92,82 @@ DETECTOR_SETS = {
 }
 
 
+def reduced_depth_sets(preset: str) -> list[str]:
+    """--set items that build a deep sibling (conftest.deep_siblings) at reduced depth: at
+    most MAX_DEPTH blocks (or layers) per group, as the other architecture checks do."""
+    if preset not in deep_siblings():
+        return []
+    sets = []
+    for index, group in enumerate(plan(preset).spec.learner.groups):
+        for key in ("n_blocks", "n_layers"):
+            if (getattr(group, key, None) or 0) > MAX_DEPTH:
+                sets.append(f"learner.groups.{index}.{key}={MAX_DEPTH}")
+    return sets
+
+
+def test_reduced_depth_sets_cut_only_the_depth():
+    assert reduced_depth_sets("resnet18") == []
+    assert reduced_depth_sets("resnet152") == [
+        f"learner.groups.{index}.n_blocks=2" for index in range(4)
+    ]
+    assert reduced_depth_sets("vgg19") == [
+        f"learner.groups.{index}.n_layers=2" for index in (2, 3, 4)
+    ]
+    for preset in deep_siblings():
+        reduced = plan_for(preset, reduced_depth_sets(preset))
+        assert reduced.total_params < plan(preset).total_params, preset
+        assert reduced.spec.model_dump(exclude={"learner"}) == plan(preset).spec.model_dump(
+            exclude={"learner"}
+        ), preset
+
+
 # On jax (a build compiles every random initializer, so fewer): one preset of each task
 # kind but faster_rcnn's, which test_faster_rcnn trains under jit on jax with the file's
 # own helpers.
 JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
 # Every preset, both styles, on torch: in a few chunks so that the test workers share them.
-CHUNKS = 3
+CHUNKS = 4
+
+
+def verify_runs(presets) -> dict[tuple, list[str]]:
+    """One `modelgen verify` child per input size and set of --set items (a detector's own,
+    a deep sibling's reduced_depth_sets): {(side, items): presets}."""
+    runs = defaultdict(list)
+    for preset in sorted(presets):
+        items = tuple(DETECTOR_SETS.get(preset, reduced_depth_sets(preset)))
+        runs[(small_input(preset)[0], items)].append(preset)
+    return dict(runs)
+
+
+def verify_chunks() -> list[list[str]]:
+    """The presets in CHUNKS chunks of about the same work, with few children each: the
+    largest run spread over every chunk, each other run whole in the chunk with the least
+    work so far (a preset counts 1, a child of its own 1)."""
+    runs = sorted(verify_runs(PRESETS).values(), key=len, reverse=True)
+    chunks = [runs[0][index::CHUNKS] for index in range(CHUNKS)]
+    load = [len(chunk) + 1 for chunk in chunks]
+    for run in runs[1:]:
+        index = load.index(min(load))
+        chunks[index] += run
+        load[index] += len(run) + 1
+    return chunks
 
 
 def test_verify_covers_every_kind():
     kinds = {task_for_plan(plan(preset))["kind"] for preset in PRESETS}
     assert kinds == set(TASKS) - {"auto"}  # auto: an emitted file (the broken fixtures)
     assert {task_for_plan(plan(preset))["kind"] for preset in JAX_SET} == kinds - {"faster_rcnn"}
-    chunks = [sorted(PRESETS)[index::CHUNKS] for index in range(CHUNKS)]
-    assert sorted(p for chunk in chunks for p in chunk) == sorted(PRESETS)
+    assert sorted(p for chunk in verify_chunks() for p in chunk) == sorted(PRESETS)
 
 
 def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
-    """Run `modelgen verify` on the presets at their small test inputs, one child per input
-    size (and per detector, with its own --set), and check each report: the count Keras
-    built is the static plan's at that size, the losses are finite."""
+    """Run `modelgen verify` on the presets at their small test inputs, the deep siblings
+    at reduced depth, one child per input size and set of --set items (a detector's own,
+    reduced_depth_sets), and check each report: the count Keras built is the static plan's
+    at that size, the losses are finite."""
     assert sorted(DETECTOR_SETS) == sorted(p for p in PRESETS if architecture(p) in DETECTORS)
-    by_side = defaultdict(list)
-    for preset in presets:
-        key = preset if preset in DETECTOR_SETS else ""
-        by_side[(small_input(preset)[0], key)].append(preset)
-    for (side, key), group in sorted(by_side.items()):
-        overrides = DETECTOR_SETS.get(key, [])
+    for (side, items), group in sorted(verify_runs(presets).items()):
+        overrides = list(items)
         style_args = [arg for style in styles for arg in ("--style", style)]
         sets = [arg for value in overrides for arg in ("--set", value)]
         args = [*group, *style_args, *sets, "--input-size", str(side), "--steps", str(steps)]
@@ -134,10 +193,10 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_verify_every_preset_in_both_styles_on_torch(chunk):
-    """Every preset, both styles, one step at its small test input, on the torch backend
-    (eager: no graph to compile per model, so the cheapest in CI); a third of the presets
-    per test."""
-    verify_presets(sorted(PRESETS)[chunk::CHUNKS], STYLES, "torch")
+    """Every preset, both styles, one step at its small test input (a deep sibling at
+    reduced depth), on the torch backend (eager: no graph to compile per model, so the
+    cheapest in CI); one of CHUNKS chunks of the presets per test (verify_chunks)."""
+    verify_presets(verify_chunks()[chunk], STYLES, "torch")
 
 
 @pytest.mark.slow
