@@ -193,7 +193,7 @@ def diagram(
     if output is None:
         _write_stdout(text)
         return
-    if output.exists() and not force:
+    if os.path.lexists(output) and not force:  # a link too, even one to nothing
         raise SpecError(str(output), "", "exists; use --force to overwrite it")
     write_atomic(output, text, force=True)
     typer.echo(f"wrote {printable(str(output))}", err=True)
