@@ -296,19 +296,24 @@ def golden_check(golden_dir: GoldenDir = None) -> None:
     if diffs:
         typer.echo(f"{len(diffs)} golden file(s) drift; fix with: modelgen golden update", err=True)
         raise typer.Exit(1)
-    _echo(f"golden: all files in {folder} match the templates")
+    _echo(f"golden: all files in {printable(str(folder))} match the templates")
 
 
 @golden_app.command("update")
 def golden_update(golden_dir: GoldenDir = None) -> None:
     """Rewrite golden/ from the templates (only files under golden/ are touched)."""
-    from .golden import default_golden_dir, update
+    from .golden import GoldenError, default_golden_dir, update
 
     folder = golden_dir or default_golden_dir()
-    changed = update(folder)
+    try:
+        changed = update(folder)
+    except GoldenError as exc:  # what it could not repair; say what it did repair first
+        for path in exc.changed:
+            _echo(f"updated {printable(str(path))}")
+        raise
     for path in changed:
-        _echo(f"updated {path}")
-    _echo(f"golden: {len(changed)} file(s) changed in {folder}")
+        _echo(f"updated {printable(str(path))}")
+    _echo(f"golden: {len(changed)} file(s) changed in {printable(str(folder))}")
 
 
 @app.command()
