@@ -6,6 +6,8 @@ on stderr and exits 2, with no traceback and nothing written.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import sys
 from enum import Enum
@@ -15,7 +17,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import SpecError, printable
+from .errors import SpecError, WriteError, printable
 
 app = typer.Typer(
     add_completion=False,
@@ -74,10 +76,12 @@ def list_presets() -> None:
         )
     header = ("preset", "family", "params", "trainable", "MACs", "reference")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    lines = []
     for row in [header, *rows]:
         left = f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}"
         counts = f"{row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}  {row[4]:>{widths[4]}}"
-        typer.echo(f"{left}  {counts}  {row[5]}")
+        lines.append(f"{left}  {counts}  {row[5]}\n")
+    _write_stdout("".join(lines))
 
 
 @app.command()
@@ -87,7 +91,7 @@ def show(target: Target, overrides: Sets = None, allow_large: AllowLarge = False
     from .spec import spec_to_yaml
 
     plan = plan_for(target, overrides or [], allow_large=allow_large)
-    typer.echo(spec_to_yaml(plan.spec), nl=False)
+    _write_stdout(spec_to_yaml(plan.spec))
 
 
 @app.command()
@@ -115,16 +119,40 @@ def generate(
         typer.echo(f"wrote {printable(str(output))}", err=True)
 
 
+class _StdoutGone(Exception):
+    """The reader of stdout went away (`modelgen list | head -1`): stop quietly, exit 0."""
+
+
 def _write_stdout(text: str) -> None:
     """The emitted file as UTF-8 bytes, whatever the terminal's locale: the same bytes as
-    -o writes, and no UnicodeEncodeError for a non-ASCII title under LANG=C."""
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:
-        sys.stdout.write(text)
-        return
-    sys.stdout.flush()
-    buffer.write(text.encode("utf-8"))
-    buffer.flush()
+    -o writes, and no UnicodeEncodeError for a non-ASCII title under LANG=C.
+
+    A reader that went away (EPIPE) ends the command quietly; stdout that cannot take the
+    text (`> /dev/full`, a closed stdout) is one error line and exit 1, like a file that
+    cannot be written."""
+    try:
+        if sys.stdout is None:  # started with stdout closed (`modelgen list >&-`)
+            raise OSError(errno.EBADF, "it was closed when modelgen started")
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        sys.stdout.flush()
+        buffer.write(text.encode("utf-8"))
+        buffer.flush()
+    except BrokenPipeError:
+        raise _StdoutGone from None
+    except OSError as exc:
+        raise WriteError("stdout", "", f"cannot write: {_os_reason(exc)}") from None
+
+
+def _echo(text: str) -> None:
+    _write_stdout(f"{text}\n")
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 class DiagramFormat(str, Enum):
@@ -165,7 +193,7 @@ def diagram(
     if output is None:
         _write_stdout(text)
         return
-    if output.exists() and not force:
+    if os.path.lexists(output) and not force:  # a link too, even one to nothing
         raise SpecError(str(output), "", "exists; use --force to overwrite it")
     write_atomic(output, text, force=True)
     typer.echo(f"wrote {printable(str(output))}", err=True)
@@ -201,9 +229,9 @@ def summary(
 
     plan = plan_for(target, overrides or [], allow_large=allow_large)
     if fmt is SummaryFormat.json:
-        typer.echo(json.dumps(summary_json(plan)))
+        _echo(json.dumps(summary_json(plan)))
     else:
-        typer.echo(summary_text(plan), nl=False)
+        _write_stdout(summary_text(plan))
 
 
 class Backend(str, Enum):
@@ -264,51 +292,106 @@ def golden_check(golden_dir: GoldenDir = None) -> None:
     folder = golden_dir or default_golden_dir()
     diffs = check(folder)
     for diff in diffs:
-        typer.echo(diff, nl=False)
+        _write_stdout(diff)
     if diffs:
         typer.echo(f"{len(diffs)} golden file(s) drift; fix with: modelgen golden update", err=True)
         raise typer.Exit(1)
-    typer.echo(f"golden: all files in {folder} match the templates")
+    _echo(f"golden: all files in {printable(str(folder))} match the templates")
 
 
 @golden_app.command("update")
 def golden_update(golden_dir: GoldenDir = None) -> None:
     """Rewrite golden/ from the templates (only files under golden/ are touched)."""
-    from .golden import default_golden_dir, update
+    from .golden import GoldenError, default_golden_dir, update
 
     folder = golden_dir or default_golden_dir()
-    changed = update(folder)
+    try:
+        changed = update(folder)
+    except GoldenError as exc:  # what it could not repair; say what it did repair first
+        for path in exc.changed:
+            _echo(f"updated {printable(str(path))}")
+        raise
     for path in changed:
-        typer.echo(f"updated {path}")
-    typer.echo(f"golden: {len(changed)} file(s) changed in {folder}")
+        _echo(f"updated {printable(str(path))}")
+    _echo(f"golden: {len(changed)} file(s) changed in {printable(str(folder))}")
 
 
 @app.command()
 def version() -> None:
     """Print the modelgen version."""
-    typer.echo(__version__)
+    _echo(__version__)
 
 
 def _fail(message: str, code: int = 2) -> int:
+    if sys.stderr is None:  # started with stderr closed: nowhere to say it
+        return code
     for line in message.split("\n"):
         sys.stderr.write(f"error: {line}\n")
     return code
 
 
+def _reader_gone() -> int:
+    """stdout's reader went away (`modelgen list | head -1`): exit 0 quietly, as cat and
+    grep do. What is still buffered for stdout goes to /dev/null, so the interpreter's
+    last flush cannot report a BrokenPipeError either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no real stdout (a test's capture)
+        pass
+    return 0
+
+
+def _epipe(exc: BaseException) -> bool:
+    """Typer turns an EPIPE from its own writes (help text) into sys.exit(1)."""
+    seen = exc.__context__
+    return isinstance(seen, OSError) and seen.errno == errno.EPIPE
+
+
+class _ClosedStdout(io.TextIOBase):
+    """sys.stdout when the process started with it closed: click's own writes (help text)
+    would vanish silently otherwise, and ours would crash on None."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text) -> int:
+        raise OSError(errno.EBADF, "it was closed when modelgen started")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every user error into one line and exit 2."""
+    closed = sys.stdout is None
+    if closed:
+        sys.stdout = _ClosedStdout()
     try:
         # Without standalone mode, typer.Exit(n) comes back as a return value.
         code = app(args=argv, prog_name="modelgen", standalone_mode=False)
+        if not closed:
+            sys.stdout.flush()  # inside the try: a full disk or a closed pipe is reported
     except SpecError as exc:
         return _fail(str(exc), exc.exit_code)
     except (typer.Exit, typer.Abort) as exc:
         return getattr(exc, "exit_code", 130)
-    except BrokenPipeError:
-        return 0
+    except (_StdoutGone, BrokenPipeError):
+        return _reader_gone()
+    except SystemExit as exc:
+        if _epipe(exc):
+            return _reader_gone()
+        raise
+    except OSError as exc:
+        # What modelgen reads and writes itself is a SpecError already: an OSError here
+        # came from click writing its help or usage text to stdout.
+        where = exc.filename if exc.filename is not None else "stdout"
+        return _fail(printable(f"{where}: cannot write: {exc.strerror or type(exc).__name__}"), 1)
     except Exception as exc:
         # Typer ships its own copy of click, so its usage errors are matched by shape:
         # a ClickException has format_message() and exit_code.
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # bare `modelgen` (or `modelgen golden`): the help, on stderr, exit 2 (click's way)
+            sys.stderr.write(f"{exc.format_message()}\n")
+            return exc.exit_code
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             ctx = getattr(exc, "ctx", None)
             hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
@@ -319,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         detail = printable(f"{type(exc).__name__}: {exc}")
         return _fail(f"internal error ({detail}); set MODELGEN_DEBUG=1", 1)
+    finally:
+        if closed:
+            sys.stdout = None
     return code if isinstance(code, int) else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import black
 
-from .errors import SpecError
+from .errors import SpecError, WriteError
 from .pipeline import generate, origin_label
 from .plan import make_plan
 from .render import BLACK_MODE, STYLES, check_emitted, render_source
@@ -55,7 +56,13 @@ def rendered(name: str, style: str, on_disk: str | None = None) -> str:
 
 
 def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+    """The golden file's text, to speed up its rendering; None where there is none to use
+    (missing, not a regular file, not UTF-8: check and update then see it drift)."""
+    try:
+        data = _golden_bytes(path)
+        return data.decode("utf-8") if data is not None else None
+    except (GoldenError, OSError, UnicodeDecodeError):  # an obstacle: check, update report it
+        return None
 
 
 def _render_job(job: tuple[str, str, str | None]) -> str:
@@ -100,12 +107,14 @@ def expected(golden_dir: Path | None = None) -> dict[str, str]:
 
 def check(golden_dir: Path) -> list[str]:
     """Unified diffs for every file that drifts, is missing, or is not a preset's."""
+    _refuse(_obstacles(golden_dir))  # before rendering: a FIFO would hang the reading
     diffs = []
     wanted = expected(golden_dir)
     for rel, text in wanted.items():
         path = golden_dir / rel
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-        if old != text:
+        data = _golden_bytes(path)
+        if data != text.encode("utf-8"):
+            old = (data or b"").decode("utf-8", errors="replace")  # non-UTF-8: shown, drifts
             diffs.append(
                 "".join(
                     difflib.unified_diff(
@@ -124,6 +133,79 @@ def check(golden_dir: Path) -> list[str]:
     return diffs
 
 
+class GoldenError(WriteError):
+    """golden/ holds what modelgen cannot read or will not replace (a FIFO, a directory, a
+    device where a golden file belongs): one line each, exit 1. `changed` lists what
+    `update` still repaired."""
+
+    def __init__(self, problems: list[tuple[Path, str]], changed=()):
+        self.changed = list(changed)
+        (path, reason), *others = problems
+        super().__init__("", str(path), reason, [(str(p), r) for p, r in others])
+
+
+def _kind(path: Path) -> str | None:
+    """What stands at path if golden may not read or replace it ('a FIFO', 'a directory',
+    ...); None for a regular file (or a link to one) and for nothing at all."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None  # absent, or a link to nothing: written anew
+    except OSError as exc:  # a link loop, a folder that is a file, no permission
+        return f"unreadable ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _golden_bytes(path: Path) -> bytes | None:
+    """A golden file's bytes, None when there is none. Opened non-blocking, then checked to
+    be a regular file: a FIFO put there since _obstacles looked cannot hang the read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise GoldenError([(path, f"cannot read: {exc.strerror or type(exc).__name__}")]) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise GoldenError([(path, "is not a regular file, not a golden file; remove it")])
+        return handle.read()
+
+
+def _check_dir(golden_dir: Path) -> None:
+    if golden_dir.exists() and not golden_dir.is_dir():
+        raise SpecError(str(golden_dir), "", "is not a directory; --dir takes a golden/ folder")
+
+
+def _obstacles(golden_dir: Path) -> list[tuple[Path, str]]:
+    """Every place where a golden file (or its style folder) belongs but something else
+    stands: one (path, reason) each. Cheap: no rendering."""
+    _check_dir(golden_dir)
+    problems = []
+    for style in STYLES:
+        folder = golden_dir / style
+        if folder.exists() and not folder.is_dir():
+            problems.append((folder, "is not a directory, not a style folder; remove it"))
+            continue
+        for name in preset_names():
+            kind = _kind(folder / f"{name}.py")
+            if kind is not None:
+                problems.append((folder / f"{name}.py", f"is {kind}, not a golden file; remove it"))
+    return problems
+
+
+def _refuse(problems: list[tuple[Path, str]], changed=()) -> None:
+    if problems:
+        raise GoldenError(problems, changed)
+
+
 def _inside(golden_dir: Path) -> None:
     """Refuse to write through a style folder that is a link out of golden_dir."""
     root = golden_dir.resolve()
@@ -138,18 +220,30 @@ def update(golden_dir: Path) -> list[Path]:
 
     Only <golden_dir>/<style>/<preset>.py files are written or removed, nothing else.
     """
+    _check_dir(golden_dir)
     _inside(golden_dir)
+    problems = _obstacles(golden_dir)  # left as they are; everything else is repaired
+    blocked = {path for path, _ in problems}
     changed = []
     wanted = expected(golden_dir)
     for rel, text in wanted.items():
         path = golden_dir / rel
+        if path in blocked or path.parent in blocked:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
+        if _golden_bytes(path) != text.encode("utf-8"):  # missing, drifted, not UTF-8
             write_atomic(path, text, force=True)
             changed.append(path)
     for style in STYLES:
+        if golden_dir / style in blocked:
+            continue
         for path in sorted((golden_dir / style).glob("*.py")):
             if f"{style}/{path.name}" not in wanted:
+                kind = _kind(path) if not path.is_symlink() else None
+                if kind is not None:  # a stale folder or FIFO: not modelgen's to remove
+                    problems.append((path, f"is {kind}, not a stale golden file; remove it"))
+                    continue
                 path.unlink()
                 changed.append(path)
+    _refuse(problems, changed)
     return changed

@@ -338,6 +338,36 @@ def __getattr__(name: str):
 # --------------------------------------------------------------------- loading and building
 
 
+# The pip package that provides a module keras or its backend needs, where the two differ.
+PIP_PACKAGES = {"jaxlib": "jax", "tensorflow_cpu": "tensorflow", "PIL": "pillow", "yaml": "pyyaml"}
+
+
+def missing_module(exc: BaseException) -> str:
+    """The reason for a failed `import keras`: a module that is not installed names itself,
+    the interpreter, the backend and the pip command that installs it."""
+    import os
+
+    name = getattr(exc, "name", None)
+    if not isinstance(exc, ModuleNotFoundError) or not name:
+        return _describe(exc)
+    top = name.split(".")[0]
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    what = "keras" if top == "keras" else f"{top} (needed by keras with KERAS_BACKEND={backend})"
+    return (
+        f"{what} is not installed for {sys.executable}; install it with: "
+        f"{sys.executable} -m pip install {PIP_PACKAGES.get(top, top)}"
+    )
+
+
+def import_keras():
+    """keras, or StageError("import") naming what is missing and how to install it."""
+    try:
+        import keras
+    except Exception as exc:  # noqa: BLE001 - a missing module, or a backend that fails
+        raise StageError("import", missing_module(exc)) from exc
+    return keras
+
+
 def load_module(path: Path):
     """Import an emitted file as a module of its own."""
     try:
@@ -516,7 +546,7 @@ def verify_file(
     out=print,
 ) -> Result:
     """Import, build, check gradients and train one emitted file; StageError on failure."""
-    import keras
+    keras = import_keras()
     import numpy as np
 
     keras.utils.set_random_seed(seed)
@@ -569,6 +599,14 @@ def main(argv: list[str]) -> int:
     from .errors import printable  # a label or an exception's text may hold ESC, \x00 ...
 
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    try:  # once: keras (or its backend) missing is one line per model, not a retry each
+        import_keras()
+    except StageError as exc:
+        reason = printable(exc.reason)
+        for job in config["jobs"]:
+            label = printable(job["label"])
+            sys.stderr.write(f"error: {label}: verify failed at {exc.stage}: {reason}\n")
+        return 1
     failed = 0
     for job in config["jobs"]:
         label = printable(job["label"])

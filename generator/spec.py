@@ -614,7 +614,33 @@ def _read_yaml(path: Path, source: str) -> Any:
 class _SpecLoader(yaml.SafeLoader):
     """yaml.safe_load's loader (no tag builds an object), reading 1e-5 as the number it is
     in YAML 1.2 and JSON: YAML 1.1 (PyYAML) wants a dot (1.0e-5) and reads 1e-5 as the
-    string '1e-5', which a number field would refuse for no reason the user can see."""
+    string '1e-5', which a number field would refuse for no reason the user can see.
+
+    A key written twice in one mapping is refused, naming it and both lines: PyYAML keeps
+    the last silently, so a typo'd override (`n_classes: 1000` ... `n_classes: 10`) would
+    be lost. Keys a merge (`<<: *base`) brings in may be overridden: that is what it is for.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if first is not key_node:
+                    lines = (first.start_mark.line + 1, key_node.start_mark.line + 1)
+                    where = f"on lines {lines[0]} and {lines[1]}"
+                    if lines[0] == lines[1]:
+                        where = f"twice on line {lines[0]}"
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {_show(key)} {where}", key_node.start_mark
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 _SpecLoader.add_implicit_resolver(

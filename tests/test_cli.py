@@ -6,6 +6,7 @@ Most tests call generator.cli.main([...]) in-process (fast); a few run
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -533,3 +534,115 @@ def test_a_killed_child_names_the_signal(monkeypatch, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "killed by SIGKILL (out of memory?)" in err and len(err.splitlines()) == 1, err
+
+
+def _fake_package(folder: Path, name: str) -> None:
+    """A package that imports as if it were not installed (ModuleNotFoundError)."""
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text(
+        f"raise ModuleNotFoundError({f'No module named {name!r}'!r}, name={name!r})\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("hidden", "backend", "needle"),
+    [
+        ("keras", None, "keras is not installed for "),
+        ("torch", "torch", "torch (needed by keras with KERAS_BACKEND=torch) is not installed"),
+    ],
+)
+def test_verify_without_keras_or_its_backend_is_one_line_per_model(
+    hidden, backend, needle, tmp_path, monkeypatch, capfd
+):
+    """The child's `import keras` failing was a traceback; now each model gets one line with
+    the stage and the pip command."""
+    fake = tmp_path / "fake"
+    _fake_package(fake, hidden)
+    monkeypatch.setenv("PYTHONPATH", str(fake))  # the child's path, after this package
+    (tmp_path / "model.py").write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+    capfd.readouterr()
+    argv = ["verify", "model.py", *(["--backend", backend] if backend else [])]
+    assert main(argv) == 1
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: model.py: verify failed at import: "), lines[0]
+    assert needle in lines[0], lines[0]
+    assert f"-m pip install {hidden}" in lines[0], lines[0]
+
+
+# ------------------------------------------------------------------------- stdout
+
+
+def _popen(argv: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "generator", *argv],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("argv", [["list"], ["generate", "resnet50"], ["--help"]])
+def test_a_reader_that_goes_away_is_exit_0_and_quiet(argv):
+    """`modelgen list | head -1` exited 1 when head closed the pipe first (typer turns EPIPE
+    into exit 1); closing the read end before the child writes makes that certain."""
+    proc = _popen(argv, stdout=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == "", err
+
+
+def test_list_into_head_exits_0():
+    script = (
+        'for i in 1 2 3; do "$0" -m generator list | head -1 >/dev/null; '
+        'echo "${PIPESTATUS[0]}"; done'
+    )
+    proc = subprocess.run(
+        ["bash", "-c", script, sys.executable], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.stdout.split() == ["0", "0", "0"], (proc.stdout, proc.stderr)
+    assert proc.stderr == ""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["list"], ["generate", "resnet18"], ["--help"], ["version"]])
+def test_stdout_on_a_full_disk_is_one_error_line_exit_1(argv):
+    with open("/dev/full", "w") as full:
+        proc = _popen(argv, stdout=full)
+        err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1, err
+    assert err == "error: stdout: cannot write: No space left on device\n", err
+
+
+@pytest.mark.parametrize("argv", [["list"], ["generate", "resnet18"], ["--help"]])
+def test_a_closed_stdout_is_one_error_line_exit_1(argv):
+    proc = _popen(argv, preexec_fn=lambda: os.close(1))
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1, err
+    assert err == "error: stdout: cannot write: it was closed when modelgen started\n", err
+
+
+def test_a_closed_stdout_does_not_stop_writing_to_a_file(tmp_path):
+    target = tmp_path / "m.py"
+    proc = _popen(["generate", "resnet18", "-o", str(target)], preexec_fn=lambda: os.close(1))
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert target.read_text(encoding="utf-8") == (GOLDEN / "procedural" / "resnet18.py").read_text(
+        encoding="utf-8"
+    )
+
+
+@pytest.mark.parametrize(("argv", "usage"), [([], "modelgen"), (["golden"], "modelgen golden")])
+def test_bare_modelgen_prints_its_help_not_an_error_line(argv, usage, capsys):
+    """Click's way: the help on stderr, exit 2 (it was one `error:` line, cut mid-word)."""
+    res = cli(argv, capsys)
+    assert res.rc == 2
+    assert res.out == ""
+    assert res.err.startswith(f"Usage: {usage} [OPTIONS] COMMAND [ARGS]...\n"), res.err
+    assert "error:" not in res.err
+    assert "\nCommands:\n" in res.err, res.err

@@ -20,6 +20,8 @@ import builtins
 import copy
 import keyword
 import os
+import re
+from pathlib import Path
 
 import black
 import pytest
@@ -41,6 +43,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 PRESET_RAW = {name: load_raw(name)[0] for name in PRESETS}
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "generator" / "presets"
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -364,6 +367,7 @@ def test_fuzz_mutated_spec_files(data, style, tmp_path_factory, capsys):
     "discovered failure"
 )
 @example(case=("resnet50", ["n_classes=" + "[" * 5000]), style="oop").via("discovered failure")
+@example(case=("resnet18", ["stem={kind: none, kind: resnet}"]), style="oop").via("a duplicate key")
 @example(case=("resnet50", ["learner.groups.\u00b2.n_blocks=1"]), style="oop").via(
     "discovered failure"
 )
@@ -376,6 +380,51 @@ def test_fuzz_set_overrides(case, style, capsys):
     for item in items:
         argv += ["--set", item]
     check_property(argv, capsys)
+
+
+_KEY_LINE = re.compile(r"^( *)[A-Za-z_][A-Za-z0-9_]*:(?:\s|$)")
+_BLOCK_SCALAR = re.compile(r":\s*[|>][-+]?\s*(?:#.*)?$")
+
+
+def mapping_key_lines(text: str) -> list[int]:
+    """Indices of the lines that start a mapping key (not a list item, not inside a block
+    scalar such as a `description: |` text)."""
+    found, block = [], None
+    for index, line in enumerate(text.splitlines()):
+        indent = len(line) - len(line.lstrip(" "))
+        if block is not None and (not line.strip() or indent > block):
+            continue
+        block = None
+        if _KEY_LINE.match(line):
+            found.append(index)
+            if _BLOCK_SCALAR.search(line):
+                block = indent
+    return found
+
+
+@settings(FUZZ, max_examples=40 * SCALE)
+@given(
+    preset=st.sampled_from(PRESETS),
+    pick=st.integers(min_value=0),
+    value=st.sampled_from(["", " 1", " 0", " [1]", " {a: 1}", " x", " null"]),
+    style=st.sampled_from(STYLES),
+)
+def test_fuzz_a_key_written_twice_is_refused(preset, pick, value, style, tmp_path_factory, capsys):
+    """Any mapping key of a preset, at any depth, written a second time in its mapping: a
+    user's override that PyYAML kept silently. Refused, naming the key and both lines."""
+    text = (PRESETS_DIR / f"{preset}.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    candidates = mapping_key_lines(text)
+    index = candidates[pick % len(candidates)]
+    key_part = lines[index].split(":", 1)[0]
+    lines.insert(index, f"{key_part}:{value}")  # before: the original may open a block
+    path = tmp_path_factory.mktemp("dup") / "spec.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rc = check_property(["generate", str(path), "--style", style], capsys)
+    assert rc == 2
+    rc, _, err = run(["generate", str(path), "--style", style], capsys)
+    key = key_part.strip()
+    assert f"duplicate key '{key}' on lines {index + 1} and {index + 2}" in err, err
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from functools import cache
@@ -296,3 +297,85 @@ def test_golden_check_exit_code_through_a_real_process(golden_copy):
     assert "Traceback" not in drift.stdout + drift.stderr
     assert f"+++ {golden_copy / 'oop' / 'vgg19.py'} (generated)" in drift.stdout
     assert drift.returncode == 1
+
+
+# ------------------------------------------------------------------ what stands in the way
+
+
+def _golden_proc(argv: list[str]) -> subprocess.CompletedProcess:
+    # a subprocess with a timeout: a FIFO read in-process would hang the test run forever
+    return subprocess.run(
+        [sys.executable, "-m", "generator", "golden", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_obstacles_in_golden_are_one_line_each_and_update_repairs_the_rest(golden_copy):
+    """A FIFO where a golden file belongs hung check and update forever; a directory there,
+    a stale directory and non-UTF-8 bytes were internal errors, and update could not
+    repair the very file it exists to fix."""
+    fifo = golden_copy / "oop" / "vgg16.py"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    folder = golden_copy / "procedural" / "vgg19.py"
+    folder.unlink()
+    folder.mkdir()
+    binary = golden_copy / "procedural" / "resnet18.py"
+    binary.write_bytes(b"\xff\xfe not UTF-8\n")
+    stale_dir = golden_copy / "oop" / "stale.py"
+    stale_dir.mkdir()
+    stale_file = golden_copy / "oop" / "stale2.py"
+    stale_file.write_text("# gone\n", encoding="utf-8")
+
+    check = _golden_proc(["check", "--dir", str(golden_copy)])
+    assert check.returncode == 1, check.stderr
+    assert check.stderr.splitlines() == [
+        f"error: {folder}: is a directory, not a golden file; remove it",
+        f"error: {fifo}: is a FIFO, not a golden file; remove it",
+    ]
+    assert "Traceback" not in check.stdout + check.stderr
+
+    update = _golden_proc(["update", "--dir", str(golden_copy)])
+    assert update.returncode == 1, update.stderr
+    assert update.stdout.splitlines() == [f"updated {binary}", f"updated {stale_file}"]
+    assert update.stderr.splitlines() == [
+        f"error: {folder}: is a directory, not a golden file; remove it",
+        f"error: {fifo}: is a FIFO, not a golden file; remove it",
+        f"error: {stale_dir}: is a directory, not a stale golden file; remove it",
+    ]
+    assert binary.read_bytes() == (GOLDEN / "procedural" / "resnet18.py").read_bytes()
+    assert not stale_file.exists()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and folder.is_dir() and stale_dir.is_dir()
+    assert not list(golden_copy.rglob(".*.tmp"))
+
+
+def test_a_golden_file_that_is_not_utf8_is_reported_as_drift(golden_copy, capsys):
+    binary = golden_copy / "oop" / "resnet18.py"
+    binary.write_bytes(b"# Code generated \xff\xfe\n")
+    rc, out, err = run_cli(["golden", "check", "--dir", str(golden_copy)], capsys)
+    assert rc == 1, err
+    assert f"--- {binary}\n" in out and "-# Code generated \ufffd\ufffd\n" in out
+    assert out.count("--- ") == 1 and "internal error" not in err
+
+
+@pytest.mark.parametrize("command", ["check", "update"])
+def test_a_file_as_dir_is_one_line(command, tmp_path, capsys):
+    not_a_dir = tmp_path / "golden"
+    not_a_dir.write_text("x\n", encoding="utf-8")
+    rc, out, err = run_cli(["golden", command, "--dir", str(not_a_dir)], capsys)
+    assert (rc, out) == (2, "")
+    assert err == f"error: {not_a_dir}: is not a directory; --dir takes a golden/ folder\n"
+    assert not_a_dir.read_text(encoding="utf-8") == "x\n"
+
+
+def test_a_file_as_a_style_folder_is_one_line(tmp_path, capsys):
+    golden = tmp_path / "golden"
+    golden.mkdir()
+    (golden / "oop").write_text("x\n", encoding="utf-8")
+    rc, out, err = run_cli(["golden", "check", "--dir", str(golden)], capsys)
+    assert (rc, out) == (1, "")
+    assert err == f"error: {golden / 'oop'}: is not a directory, not a style folder; remove it\n"

@@ -705,6 +705,23 @@ def test_raw_yaml_lines_are_refused_or_inert(line, tmp_path, capsys):
     assert_inert(out, spec.model_dump(), "procedural")
 
 
+@pytest.mark.parametrize("key", ["n_classes", "title", "\x1b[2J", "\u202e", "k" * 1000])
+def test_a_duplicate_key_is_one_line_naming_it(key, tmp_path, capsys):
+    """PyYAML kept the last of two equal keys silently; a hostile key is escaped, a long one
+    cut short."""
+    kept = yaml.safe_dump(base_raw()).rstrip("\n")
+    spec_file = tmp_path / "dup.yaml"
+    quoted = yaml_quoted(key)
+    spec_file.write_text(f"{kept}\n{quoted}: 1\n{quoted}: 2\n", encoding="utf-8")
+    rows = kept.splitlines()
+    # a key base_raw has already (n_classes, title) is first on its own line
+    first = next((i + 1 for i, row in enumerate(rows) if row.startswith(f"{key}:")), None)
+    lines = (first, len(rows) + 1) if first else (len(rows) + 1, len(rows) + 2)
+    rc, out, err = run(["generate", str(spec_file)], capsys)
+    assert_refused(rc, out, err, str(spec_file), "duplicate key")
+    assert f"on lines {lines[0]} and {lines[1]}" in err, err
+
+
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,7 @@ from generator.spec import (
 )
 
 PRESETS = preset_names()
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "generator" / "presets"
 
 
 def raw(name: str) -> dict:
@@ -355,6 +357,63 @@ def test_apply_overrides_errors_name_the_path(item, path, reason_part):
     assert info.value.source == "src"
     assert info.value.path == path
     assert reason_part in info.value.reason
+
+
+# ------------------------------------------------------------------------- duplicate keys
+
+
+def _load_error(path) -> str:
+    with pytest.raises(SpecError) as info:
+        load_raw(str(path))
+    return str(info.value)
+
+
+def test_a_key_written_twice_is_refused_naming_it_and_both_lines(tmp_path):
+    """PyYAML keeps the last of two equal keys silently: a typo'd override was lost."""
+    text = (PRESETS_DIR / "resnet50.yaml").read_text(encoding="utf-8")
+    first = 1 + next(i for i, line in enumerate(text.splitlines()) if line.startswith("n_classes:"))
+    path = tmp_path / "dup.yaml"
+    path.write_text(text.rstrip("\n") + "\nn_classes: 10\n", encoding="utf-8")
+    last = len(path.read_text(encoding="utf-8").splitlines())
+    line = _load_error(path)
+    assert f"duplicate key 'n_classes' on lines {first} and {last}" in line, line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("a:\n  b: 1\n  c: 2\n  b: 3\n", "duplicate key 'b' on lines 2 and 4"),
+        ("a:\n  - {k: 1}\n  - {k: 1, k: 2}\n", "duplicate key 'k' twice on line 3"),
+        ("1: a\n1.0: b\n", "duplicate key 1.0 on lines 1 and 2"),  # equal keys
+        ("yes: a\ntrue: b\n", "duplicate key True on lines 1 and 2"),
+        ("s: !!set {a, a}\n", "duplicate key 'a' twice on line 1"),
+    ],
+)
+def test_duplicate_keys_are_refused_in_nested_mappings_too(tmp_path, text, needle):
+    path = tmp_path / "dup.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert needle in _load_error(path)
+
+
+def test_a_merge_key_may_be_overridden(tmp_path):
+    """`<<: *base` then a key of base is what merges are for, not a duplicate."""
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n", encoding="utf-8")
+    data, _ = load_raw(str(path))
+    assert data["other"] == {"x": 3, "y": 2}
+
+
+def test_a_set_value_with_a_duplicate_key_is_refused():
+    with pytest.raises(SpecError) as info:
+        apply_overrides(raw("resnet50"), ["stem={filters: 1, filters: 2}"], "src")
+    assert info.value.path == "stem"
+    assert "duplicate key 'filters' twice on line 1" in info.value.reason
+
+
+def test_no_preset_has_a_duplicate_key():
+    for name in PRESETS:
+        load_raw(name)  # raises on a duplicate
 
 
 @settings(max_examples=40, deadline=None)

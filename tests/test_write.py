@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -131,12 +132,17 @@ def test_an_fsync_error_leaves_the_old_file(target, capsys, monkeypatch):
 
 
 def test_no_temp_file_can_be_made(target, capsys, monkeypatch):
-    def denied(*args, **kwargs):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    real_open = os.open
 
-    monkeypatch.setattr(write_module.tempfile, "mkstemp", denied)
+    def denied(file, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(write_module.os, "open", denied)
     rc, _, err = run(["generate", "resnet18", "-o", str(target)], capsys)
-    assert one_line(err, rc, 1) == f"error: {target}: cannot write: Permission denied"
+    line = one_line(err, rc, 1)
+    assert line == f"error: {target}: cannot write: Permission denied; nothing was changed"
     assert_untouched(target)
 
 
@@ -199,6 +205,194 @@ def test_a_file_name_too_long_is_one_line(tmp_path, capsys):
     rc, _, err = run(["generate", "resnet18", "-o", str(tmp_path / ("x" * 300 + ".py"))], capsys)
     assert "cannot write: File name too long" in one_line(err, rc, 1)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------- symbolic links
+
+
+def _links(tmp_path: Path) -> dict[str, tuple[Path, Path | None]]:
+    """A link to a file modelgen wrote, one to nothing, one to itself: (link, what it names)."""
+    real = tmp_path / "real.py"
+    real.write_text(OLD, encoding="utf-8")
+    cases = {"to-modelgen-file": real, "dangling": tmp_path / "missing.py", "loop": None}
+    made = {}
+    for case, dest in cases.items():
+        link = tmp_path / f"{case}.py"
+        link.symlink_to(dest if dest is not None else link)
+        made[case] = (link, dest)
+    return made
+
+
+@pytest.mark.parametrize("case", ["to-modelgen-file", "dangling", "loop"])
+@pytest.mark.parametrize("command", ["generate", "diagram"])
+def test_a_symlink_at_the_target_is_refused_without_force(case, command, tmp_path, capsys):
+    """modelgen does not write through links (a link planted in a shared folder cannot send
+    the write elsewhere) and does not replace one silently: the link stays as it was."""
+    link, dest = _links(tmp_path)[case]
+    before = os.readlink(link)
+    rc, out, err = run([command, "resnet18", "-o", str(link)], capsys)
+    line = one_line(err, rc, 2)
+    assert str(link) in line and ("symbolic link" in line or "exists" in line), line
+    assert out == ""
+    assert link.is_symlink() and os.readlink(link) == before
+    assert (tmp_path / "real.py").read_text(encoding="utf-8") == OLD
+    assert not (tmp_path / "missing.py").exists(), "a dangling link was written through"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("case", ["to-modelgen-file", "dangling", "loop"])
+def test_force_replaces_the_link_itself_never_what_it_points_to(case, tmp_path, capsys):
+    link, _ = _links(tmp_path)[case]
+    rc, _, err = run(["generate", "resnet18", "-o", str(link), "--force"], capsys)
+    assert rc == 0, err
+    assert not link.is_symlink() and link.is_file()
+    assert link.read_text(encoding="utf-8") == generate("resnet18", "procedural")
+    assert (tmp_path / "real.py").read_text(encoding="utf-8") == OLD
+    assert not (tmp_path / "missing.py").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_symlink_refusal_names_the_link_and_the_way_out(tmp_path):
+    link, _ = _links(tmp_path)["dangling"]
+    with pytest.raises(SpecError) as info:
+        write_atomic(link, "x\n")
+    assert "leads nowhere" in str(info.value) and "--force" in str(info.value)
+
+
+# ------------------------------------------------------------------------- signals
+
+_SLOW_WRITER = """
+import os, sys, time
+from pathlib import Path
+from generator import write
+
+def slow_fsync(fd):  # the temp file exists and holds the text: the signal lands here
+    print("writing", flush=True)
+    time.sleep(120)
+
+write.os.fsync = slow_fsync
+write.write_atomic(Path(sys.argv[1]), "new text\\n")
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_mid_write_leaves_no_temp_file_and_the_old_file(name, target):
+    signum = getattr(signal, name, None)
+    if signum is None:
+        pytest.skip(f"no {name} here")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(target)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "writing\n", proc.stderr.read()
+        assert list(target.parent.glob(".*.tmp")), "no temp file while writing?"
+        proc.send_signal(signum)
+        rc = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    if name == "SIGINT":
+        assert "KeyboardInterrupt" in proc.stderr.read()
+    else:  # dies of the signal, as if modelgen had not caught it
+        assert rc == -signum, (rc, proc.stderr.read())
+    assert_untouched(target)
+
+
+def test_the_signal_handlers_are_restored_after_a_write(target):
+    before = {s: signal.getsignal(s) for s in write_module.CLEANUP_SIGNALS}
+    write_atomic(target, "new text\n")
+    assert {s: signal.getsignal(s) for s in write_module.CLEANUP_SIGNALS} == before
+
+
+def test_an_ignored_signal_stays_ignored_during_a_write(target, monkeypatch):
+    seen = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        seen.append(signal.getsignal(signal.SIGHUP))
+        real_fsync(fd)
+
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        monkeypatch.setattr(write_module.os, "fsync", fsync)
+        write_atomic(target, "new text\n")
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    assert seen == [signal.SIG_IGN]
+
+
+# ------------------------------------------------------------------------- long names
+
+
+@pytest.mark.parametrize("size", [242, 243, 250, 254, 255])
+def test_a_legal_file_name_of_up_to_name_max_bytes_is_written(size, tmp_path, capsys):
+    """The temp name adds 14 bytes: names of 242-255 bytes failed with 'File name too
+    long' although the file itself was a legal name."""
+    name = "x" * (size - 3) + ".py"
+    target = tmp_path / name
+    rc, _, err = run(["generate", "resnet18", "-o", str(target)], capsys)
+    assert rc == 0, err
+    assert target.read_text(encoding="utf-8") == generate("resnet18", "procedural")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_long_multibyte_name_gets_a_temp_name_that_fits(tmp_path):
+    name = "é" * 126 + ".py"  # 255 bytes
+    assert len(name.encode()) == 255
+    tmp = write_module.temp_name(name, tmp_path)
+    assert len(tmp.encode()) <= 255 and tmp.startswith(".é") and tmp.endswith(".tmp")
+    write_atomic(tmp_path / name, "x = 1\n")
+    assert (tmp_path / name).read_text(encoding="utf-8") == "x = 1\n"
+
+
+def test_a_file_name_over_name_max_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    rc, _, err = run(["generate", "resnet18", "-o", str(tmp_path / ("x" * 253 + ".py"))], capsys)
+    assert "cannot write: File name too long" in one_line(err, rc, 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------- the header check
+
+
+def test_the_header_check_reads_a_bounded_prefix(tmp_path, capsys, monkeypatch):
+    """A 300 MB file of zeros has no line end: reading its first line cost 650 MB."""
+    import tracemalloc
+
+    big = tmp_path / "zeros.py"
+    with open(big, "wb") as handle:  # sparse: costs no disk
+        handle.truncate(300 * 1024 * 1024)
+    reads = []
+    real_read = os.read
+
+    def counting_read(fd, n):
+        reads.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(write_module.os, "read", counting_read)
+    tracemalloc.start()
+    try:
+        assert not write_module.written_by_modelgen(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(reads) <= len(write_module.HEADER_PREFIX.encode()), reads
+    assert peak < 64 * 1024, f"the check held {peak:,} bytes"
+    rc, _, err = run(["generate", "resnet18", "-o", str(big)], capsys)
+    assert "was not written by modelgen; use --force" in one_line(err, rc, 2)
+    assert big.stat().st_size == 300 * 1024 * 1024
+
+
+def test_the_header_check_still_knows_modelgen_files(tmp_path):
+    ours = tmp_path / "ours.py"
+    ours.write_text(generate("resnet18", "procedural"), encoding="utf-8")
+    short = tmp_path / "short.py"
+    short.write_text("# Code generated", encoding="utf-8")
+    assert write_module.written_by_modelgen(ours)
+    assert not write_module.written_by_modelgen(short)
+    assert not write_module.written_by_modelgen(tmp_path / "missing.py")
 
 
 # ------------------------------------------------------------------------- golden update
