@@ -335,16 +335,17 @@ def deep_siblings() -> frozenset[str]:
     return frozenset(deep)
 
 
-def reduced_metaparameters(preset: str, style: str = "procedural"):
-    """shallow() of the preset's own metaparameters for a deep sibling, else None."""
+def reduced_metaparameters(preset: str, style: str):
+    """shallow() of the style's own metaparameters for a deep sibling, else None."""
     if preset not in deep_siblings():
         return None
     return shallow(default_metaparameters(preset, style))
 
 
-def reduced_kwargs(preset: str, n_classes: int = 10, style: str = "procedural") -> dict:
-    """small_kwargs(), and reduced depth for a deep sibling: the build the architecture
-    checks use (training step, style equivalence, round trip)."""
+def reduced_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
+    """small_kwargs(), and reduced depth for a deep sibling (cut from that style's own
+    metaparameters): the build the architecture checks use (training step, style
+    equivalence, round trip)."""
     return small_kwargs(preset, n_classes, reduced_metaparameters(preset, style))
 
 
@@ -452,7 +453,9 @@ def full_size_reference(preset: str, key, make):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Put each preset's full-size tests next to each other, at the first one's place."""
+    """Put each preset's full-size tests next to each other, at the first one's place; and
+    the slow tests first (in their order), so that under -n the quick ones fill the end of
+    the run rather than one long test keeping a worker busy while the others are idle."""
     groups: dict[str, list] = {}
     order: list = []
     for item in items:
@@ -464,7 +467,8 @@ def pytest_collection_modifyitems(config, items):
         else:
             groups[preset] = [item]
             order.append(preset)
-    items[:] = [one for entry in order for one in (groups[entry] if entry in groups else [entry])]
+    grouped = [one for entry in order for one in (groups[entry] if entry in groups else [entry])]
+    items[:] = sorted(grouped, key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -29,7 +29,7 @@ from conftest import (
 @pytest.mark.parametrize("preset", PRESETS)
 def test_save_and_load_round_trip(preset, style, tmp_path):
     shape = small_input(preset)
-    model = build(preset, style, **reduced_kwargs(preset, style=style))
+    model = build(preset, style, **reduced_kwargs(preset, style))
     path = tmp_path / f"{preset}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, compile=False)
