@@ -260,15 +260,17 @@ def _fresh_keras_session():
 
     Keras is not imported here: tests that never touch it (spec, CLI) stay framework-free.
     The full garbage collection that frees a built network's memory costs about half a
-    second with TensorFlow loaded, so it runs only after tests that did real work.
+    second with TensorFlow loaded, so it runs only after tests that did real work, and
+    then hands the freed heap back to the system (release_memory).
     """
     if "keras" in sys.modules:
         sys.modules["keras"].backend.clear_session(free_memory=False)
     start = time.perf_counter()
     yield
     if "keras" in sys.modules:
-        heavy = time.perf_counter() - start > 0.5
-        sys.modules["keras"].backend.clear_session(free_memory=heavy)
+        sys.modules["keras"].backend.clear_session(free_memory=False)
+        if time.perf_counter() - start > 0.5:
+            release_memory()
 
 
 # --------------------------------------------------------------------------- reduced depth
@@ -358,12 +360,13 @@ def reduced_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
 # summary, keras.applications' names and weights...).
 #
 # The tests that do are named test_full_size_* and take the preset as a parameter (its
-# name is in the test id). Each preset's full-size tests are ordered next to each other and,
-# under xdist, sent to one worker as one unit (pytest_xdist_make_scheduler below), so its
-# model is built once per run; only the current preset's models are kept (both styles), so
-# memory stays at one preset's worth. full_size() refuses a call from any other test.
-# Tests may load weights into the shared model; they must not rely on its initial weights,
-# and must change nothing else (or restore it).
+# name is in the test id). Each preset's full-size tests run next to each other, the
+# procedural ones first, and, under xdist, on one worker as one unit
+# (pytest_xdist_make_scheduler below), so each model is built once per run. Memory stays at
+# one model's worth plus the reference: another style's model is dropped when the next is
+# built, and everything when the group's last test ends. full_size() refuses a call from
+# any other test. Tests may load weights into the shared model; they must not rely on its
+# initial weights, and must change nothing else (or restore it).
 
 
 class FullSize(NamedTuple):
@@ -393,16 +396,36 @@ def _current_test_preset() -> str | None:
     return full_size_group(current.rsplit(" (", 1)[0]) if current else None
 
 
-def _keep_only(preset: str) -> None:
+def _check_caller(preset: str) -> None:
     current = _current_test_preset()
     assert current == preset, (
         f"full-size {preset} requested by {os.environ.get('PYTEST_CURRENT_TEST')}: only a "
         f"test_full_size_* test with a `preset` parameter of {preset!r} may build it "
         "(conftest.full_size)"
     )
-    for cache_dict in (_FULL, _REFERENCE):
-        for key in [k for k in cache_dict if k[0] != preset]:
-            del cache_dict[key]
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the system (glibc's malloc_trim): the
+    full-size models leave hundreds of MB behind otherwise."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def drop_full_size() -> None:
+    """Forget every shared full-size model and reference, and free their memory."""
+    if _FULL or _REFERENCE:
+        _FULL.clear()
+        _REFERENCE.clear()
+        if "keras" in sys.modules:
+            sys.modules["keras"].backend.clear_session(free_memory=False)
+        release_memory()
 
 
 def run_as_script(preset: str, style: str) -> FullSize:
@@ -438,7 +461,12 @@ def full_size(preset: str, style: str) -> FullSize:
     """The preset's full-size model in that style, built once per test run (see above)."""
     key = (preset, style)
     if key not in _FULL:
-        _keep_only(preset)
+        _check_caller(preset)
+        if any(other[0] != preset for other in [*_FULL, *_REFERENCE]):
+            drop_full_size()
+        if _FULL:  # the other style's: its tests ran first (pytest_collection_modifyitems)
+            _FULL.clear()
+            release_memory()
         _FULL[key] = run_as_script(preset, style)
     return _FULL[key]
 
@@ -447,9 +475,24 @@ def full_size_reference(preset: str, key, make):
     """A reference model for the preset (say keras.applications' twin), made once by
     make() and shared by both styles' full-size checks like full_size()."""
     if (preset, key) not in _REFERENCE:
-        _keep_only(preset)
+        _check_caller(preset)
+        if any(other[0] != preset for other in [*_FULL, *_REFERENCE]):
+            drop_full_size()
         _REFERENCE[(preset, key)] = make()
     return _REFERENCE[(preset, key)]
+
+
+def _style_of(nodeid: str) -> str:
+    params = nodeid.rpartition("[")[2].rstrip("]").split("-")
+    return next((style for style in STYLES if style in params), "")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a preset's last full-size test, its models go (see full_size)."""
+    preset = full_size_group(item.nodeid)
+    if preset is not None and (nextitem is None or full_size_group(nextitem.nodeid) != preset):
+        drop_full_size()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -467,6 +510,8 @@ def pytest_collection_modifyitems(config, items):
         else:
             groups[preset] = [item]
             order.append(preset)
+    for members in groups.values():  # one style at a time: procedural, then oop
+        members.sort(key=lambda item: STYLES.index(_style_of(item.nodeid) or STYLES[0]))
     grouped = [one for entry in order for one in (groups[entry] if entry in groups else [entry])]
     items[:] = sorted(grouped, key=lambda item: item.get_closest_marker("slow") is None)
 
@@ -483,6 +528,12 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             preset = full_size_group(nodeid)
             return f"full_size:{preset}" if preset else nodeid
+
+        def _reschedule(self, node) -> None:
+            # A worker that replaces a crashed one gets work once it has collected (xdist's
+            # LoadScopeScheduling would look its collection up before: KeyError).
+            if node in self.registered_collections:
+                super()._reschedule(node)
 
     return FullSizeScheduling(config, log)
 

@@ -368,10 +368,15 @@ def test_styles_build_the_same_network(preset):
     got = as_outputs(oop(x, training=False))
     assert len(got) == len(expected) == len(procedural.outputs)
     shapes = output_shapes(preset, shape, n_classes=SMALL_CLASSES)
+    # Faster R-CNN's outputs are losses summed over thousands of anchors and sampled regions
+    # by multi-threaded ops: the same model called twice on the same batch differs by up to
+    # ~1e-7 relative, more on a busy machine (2e-5 on a loss of 2.4 was seen): its losses are
+    # held to 1e-5 of their size. Every other output: 1e-6 absolute.
     for index, (ours, theirs, want) in enumerate(zip(got, expected, shapes, strict=True)):
         assert tuple(ours.shape) == want
         diff = max_abs_diff(ours, theirs)
-        assert diff < 1e-6, f"{preset}: procedural vs oop output {index} max abs diff {diff:.3g}"
+        bound = 1e-5 * max(1.0, float(np.max(np.abs(theirs)))) if preset == "faster_rcnn" else 1e-6
+        assert diff < bound, f"{preset}: procedural vs oop output {index} max abs diff {diff:.3g}"
 
 
 # --------------------------------------------------------------------------- d. strides
