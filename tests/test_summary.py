@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PRESETS, cli_errors, golden_module, plan
+from conftest import PRESETS, cli_errors, full_size, plan
 
 from generator.cli import main
 
@@ -172,13 +172,14 @@ def _layer(model, path: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
-def test_summary_is_the_built_model(preset, capsys):
-    """Every preset at full size (procedural): count_params and each row's output shape
+def test_full_size_summary_is_the_built_model(preset, capsys):
+    """Every preset at full size (procedural; the golden file's own build, shared with the
+    other full-size checks: conftest.full_size): count_params and each row's output shape
     are the built model's."""
     import numpy as np
 
     data = summary(preset, capsys)
-    model = golden_module(preset, "procedural").build_model()
+    model = full_size(preset, "procedural").model
     assert model.count_params() == data["total_params"]
     trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
     assert trainable == data["trainable_params"]
