@@ -535,6 +535,23 @@ def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, lr
     return losses, times
 
 
+def set_random_seed(keras, seed: int) -> None:
+    """keras.utils.set_random_seed (Python, NumPy, Keras and the backend's own seeds),
+    without importing TensorFlow on another backend: where TensorFlow is installed, Keras
+    imports it to seed it too (for tf.data), which costs a torch or jax run about 3 s of
+    start-up and seeds nothing the harness uses. A None entry in sys.modules is Python's
+    way to say "not importable"; it is taken back at once, and Keras remembers the answer,
+    so the import is skipped for the rest of this run."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
+
+
 def verify_file(
     path: Path,
     task: dict,
@@ -549,7 +566,7 @@ def verify_file(
     keras = import_keras()
     import numpy as np
 
-    keras.utils.set_random_seed(seed)
+    set_random_seed(keras, seed)
     module = load_module(path)
     model = build_from_module(module, **build_kwargs)
     result = Result(model.count_params())

@@ -512,8 +512,10 @@ def pytest_collection_modifyitems(config, items):
             order.append(preset)
     for members in groups.values():  # one style at a time: procedural, then oop
         members.sort(key=lambda item: STYLES.index(_style_of(item.nodeid) or STYLES[0]))
-    grouped = [one for entry in order for one in (groups[entry] if entry in groups else [entry])]
-    items[:] = sorted(grouped, key=lambda item: item.get_closest_marker("slow") is None)
+    units = [groups[entry] if entry in groups else [entry] for entry in order]
+    # a preset's group counts as slow when one of its tests is, and stays together
+    units.sort(key=lambda unit: not any(item.get_closest_marker("slow") for item in unit))
+    items[:] = [item for unit in units for item in unit]
 
 
 def pytest_xdist_make_scheduler(config, log):

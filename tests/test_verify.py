@@ -270,3 +270,29 @@ def test_bad_verify_input_is_one_line(args, message, capsys):
     assert main(["verify", *args]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+
+
+@pytest.mark.slow
+def test_seeding_on_torch_does_not_import_tensorflow():
+    """harness.set_random_seed seeds Python, NumPy and Keras like keras.utils.set_random_seed
+    but leaves TensorFlow unimported on another backend (it cost every torch or jax verify
+    about 3 s of start-up)."""
+    script = (
+        "import sys, random, numpy as np, keras\n"
+        "from generator.harness import set_random_seed\n"
+        "set_random_seed(keras, 7)\n"
+        "def draw():\n"
+        "    k = float(keras.ops.convert_to_numpy(keras.random.uniform(())))\n"
+        "    return random.random(), float(np.random.rand()), k\n"
+        "a = draw()\n"
+        "set_random_seed(keras, 7)\n"
+        "assert draw() == a, 'the same seed gave other numbers'\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "assert sys.modules.get('tensorflow', 0) == 0\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-2000:]
