@@ -30,6 +30,27 @@ golden_app = typer.Typer(no_args_is_help=True, help="Compare or rewrite golden/ 
 app.add_typer(golden_app, name="golden")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        _write_stdout(f"modelgen {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _app_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print modelgen's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Turn CNN design-pattern metaparameters into one standalone Keras 3 model file."""
+
+
 class Style(str, Enum):
     procedural = "procedural"
     oop = "oop"
@@ -38,7 +59,11 @@ class Style(str, Enum):
 Target = Annotated[str, typer.Argument(help="A preset name (see `modelgen list`) or a spec file.")]
 Sets = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a spec field: dotted.path=value (repeatable)."),
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Override a spec field: dotted.path=value (repeatable).",
+    ),
 ]
 Output = Annotated[
     Path | None, typer.Option("-o", "--output", help="File to write; stdout when absent.")
@@ -52,17 +77,28 @@ AllowLarge = Annotated[
 ]
 
 
+Patterns = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="PATTERN",
+        help="Only presets matching one of these shell-style patterns ('resnet*', "
+        "'*_v2'), any case.",
+        show_default=False,
+    ),
+]
+
+
 @app.command("list")
-def list_presets() -> None:
+def list_presets(patterns: Patterns = None) -> None:
     """Presets: name, family, parameter counts (Keras total and trainable, from the static
     plan, no keras import), multiply-accumulates per image (see `modelgen summary`), and
     the reference network."""
     from .pipeline import plan_for
-    from .spec import preset_names
+    from .spec import matching_presets
     from .summary import macs_text
 
     rows = []
-    for name in preset_names():
+    for name in matching_presets(patterns or []):
         plan = plan_for(name)
         rows.append(
             (

@@ -24,6 +24,8 @@ def plan_for(target: str, overrides=(), allow_large: bool = False) -> Plan:
 def generate(target: str, style: str, overrides=(), allow_large: bool = False) -> str:
     """A preset name or spec file (+ --set overrides) -> the emitted file's text."""
     spec, source = load_spec(target, list(overrides))
+    if source != target and source in preset_names():  # ResNet18: the preset resnet18
+        target = source
     plan = make_plan(spec, source, allow_large=allow_large)
     return render(
         plan, style, origin_label(target, source), target, overrides, allow_large=allow_large

@@ -11,6 +11,7 @@ import builtins
 import difflib
 import keyword
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -589,6 +590,26 @@ Spec = create_model("Spec", __base__=_Spec, __module__=__name__, **_section_fiel
 # --------------------------------------------------------------------------- loading
 
 
+def matching_presets(patterns: list[str]) -> list[str]:
+    """The presets matching any of the shell-style patterns (fnmatch, any case), in name
+    order; every preset when there are none. A pattern that matches nothing is a
+    SpecError naming it."""
+    import fnmatch
+
+    names = preset_names()
+    if not patterns:
+        return names
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for name in names):
+            shown = pattern if pattern.isprintable() else repr(pattern)
+            raise SpecError(shown, "", "no preset matches; `modelgen list` shows them all")
+    return [
+        name
+        for name in names
+        if any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for pattern in patterns)
+    ]
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
@@ -686,8 +707,12 @@ def load_raw(target: str) -> tuple[dict, str]:
     if not looks_like_file:
         if target in preset_names():
             return _read_yaml(PRESETS_DIR / f"{target}.yaml", target), target
+        folded = {name.lower(): name for name in preset_names()}.get(target.lower())
+        if folded is not None and not _exists(target):  # ResNet18: the preset resnet18
+            sys.stderr.write(f"note: {target}: the preset is called '{folded}'\n")
+            return _read_yaml(PRESETS_DIR / f"{folded}.yaml", folded), folded
         if not _exists(target):
-            close = difflib.get_close_matches(target, preset_names(), n=1, cutoff=0.5)
+            close = difflib.get_close_matches(target.lower(), preset_names(), n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else "; `modelgen list` shows them"
             raise SpecError(target, "", f"unknown preset{hint}")
     data = _read_yaml(Path(target), target)

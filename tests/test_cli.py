@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import cli_errors
 
 from generator import __version__
 from generator.cli import main
@@ -646,3 +647,54 @@ def test_bare_modelgen_prints_its_help_not_an_error_line(argv, usage, capsys):
     assert res.err.startswith(f"Usage: {usage} [OPTIONS] COMMAND [ARGS]...\n"), res.err
     assert "error:" not in res.err
     assert "\nCommands:\n" in res.err, res.err
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_version_prints_the_package_version(capsys):
+    result = cli(["--version"], capsys)
+    assert (result.rc, result.out, result.err) == (0, f"modelgen {__version__}\n", "")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'\nversion = "{__version__}"\n' in pyproject
+
+
+def listed_names(out: str) -> list[str]:
+    lines = out.splitlines()
+    assert lines[0].split()[0] == "preset"
+    return [line.split()[0] for line in lines[1:]]
+
+
+def test_list_takes_shell_patterns_in_any_case(capsys):
+    everything = listed_names(cli(["list"], capsys).out)
+    assert everything == preset_names()
+    result = cli(["list", "resnet1*"], capsys)
+    assert result.rc == 0 and result.err == ""
+    want = [name for name in preset_names() if name.startswith("resnet1")]
+    assert listed_names(result.out) == want and "resnet18" in want and "resnet50" not in want
+    # several patterns: their union, in name order; the case does not matter
+    result = cli(["list", "*_V2", "VGG1?"], capsys)
+    want = sorted(n for n in preset_names() if n.endswith("_v2") or n in ("vgg16", "vgg19"))
+    assert listed_names(result.out) == want
+    # the header's columns line up as in the full list
+    full = cli(["list"], capsys).out.splitlines()
+    assert cli(["list", "resnet18"], capsys).out.splitlines()[0].split() == full[0].split()
+
+
+def test_list_pattern_that_matches_nothing_is_one_error_line(capsys):
+    code, errors = cli_errors(["list", "resnet*", "effnet*"], capsys)
+    assert code == 2
+    assert errors == ["error: effnet*: no preset matches; `modelgen list` shows them all"]
+
+
+def test_a_preset_name_in_another_case_is_that_preset_with_a_note(capsys, tmp_path):
+    result = cli(["generate", "ResNet18"], capsys)
+    assert result.rc == 0
+    assert result.err == "note: ResNet18: the preset is called 'resnet18'\n"
+    assert result.out == cli(["generate", "resnet18"], capsys).out  # the same file, header too
+    assert result.out == (GOLDEN / "procedural" / "resnet18.py").read_text(encoding="utf-8")
+    shown = cli(["show", "RESNET18"], capsys)
+    assert shown.rc == 0 and shown.out == cli(["show", "resnet18"], capsys).out
+    # a close name that is no preset in any case still gets the did-you-mean line
+    code, errors = cli_errors(["generate", "ResNet19"], capsys)
+    assert code == 2 and errors == ["error: ResNet19: unknown preset; did you mean 'resnet18'?"]
