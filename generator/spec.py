@@ -470,11 +470,16 @@ class _Spec(_Model):
             return data  # the Literal reports it
         arch = ARCHITECTURES[architecture]
         needed = arch.sections
+        unknown = [key for key in data if isinstance(key, str) and key not in cls.model_fields]
         for section in needed:
             if data.get(section) is None:
+                typo = difflib.get_close_matches(section, unknown, n=1, cutoff=0.6)
+                if typo:  # `lerner:` is why learner is missing: say so, not "required"
+                    raise ValueError(f"{typo[0]}: unknown section; did you mean {section!r}?")
+                stray = f"; unknown: {', '.join(map(repr, unknown))}" if unknown else ""
                 raise ValueError(
                     f"{section}: required for architecture {architecture!r} "
-                    f"(which needs {', '.join(needed)})"
+                    f"(which needs {', '.join(needed)}){stray}"
                 )
         for section in architecture_sections():
             if section not in needed and data.get(section) is not None:
@@ -724,7 +729,8 @@ def load_raw(target: str) -> tuple[dict, str]:
 def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
     """Apply `--set dotted.path=value` (value parsed as YAML) to a copy of the raw spec.
 
-    `learner.groups.0.n_blocks=2` walks mappings by key and lists by index.
+    `learner.groups.0.n_blocks=2` walks mappings by key and lists by index; an index may
+    also be written as the errors print it, `learner.groups[0].n_blocks=2`.
     """
     import copy
 
@@ -737,10 +743,11 @@ def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
             raise SpecError(source, item, "--set needs the form dotted.path=value")
         value = _parse_yaml(text, source, path, f"--set value is not valid YAML ({_show(text)})")
         node: Any = data
-        keys = path.split(".")
+        steps = _override_steps(path, source, item)
+        keys = [key for key, _ in steps]
         for depth, key in enumerate(keys):
             last = depth == len(keys) - 1
-            here = ".".join(keys[: depth + 1])
+            here = "".join(shown for _, shown in steps[: depth + 1])
             if isinstance(node, list):
                 # isascii: "²" and "٣" pass isdigit(); a 5000-digit index fails int().
                 if not (key.isascii() and key.isdigit()) or len(key) > 9 or int(key) >= len(node):
@@ -753,12 +760,33 @@ def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
                 if last:
                     node[key] = value
                 elif key not in node:
-                    raise SpecError(source, here, "no such field to set inside")
+                    names = [name for name in node if isinstance(name, str)]
+                    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    raise SpecError(source, here, f"no such field to set inside{hint}")
                 else:
                     node = node[key]
             else:
                 raise SpecError(source, here, "cannot set a field inside a plain value")
     return data
+
+
+_PATH_PART = re.compile(r"(?P<name>[^\[\]]*)(?P<indexes>(?:\[[^\[\]]*\])*)")
+
+
+def _override_steps(path: str, source: str, item: str) -> list[tuple[str, str]]:
+    """A --set path's keys, each with the text it had in the path (for error lines):
+    `a.b.0` and `a.b[0]` both give the keys a, b, 0."""
+    steps: list[tuple[str, str]] = []
+    for part in path.split("."):
+        match = _PATH_PART.fullmatch(part)
+        if match is None:
+            raise SpecError(source, item, "--set path: dotted keys, each with optional [index]")
+        name, indexes = match["name"], match["indexes"]
+        if name or not indexes:
+            steps.append((name, f".{name}" if steps else name))
+        steps += [(index[1:-1], index) for index in re.findall(r"\[[^\[\]]*\]", indexes)]
+    return steps
 
 
 def _loc_to_path(loc: tuple) -> str:

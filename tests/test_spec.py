@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -341,6 +342,32 @@ def test_apply_overrides_walks_dicts_and_lists_and_parses_yaml():
     assert data["learner"]["groups"][0]["n_blocks"] == 3  # the input is not mutated
 
 
+def test_apply_overrides_takes_an_index_in_brackets():
+    dotted = apply_overrides(raw("resnet50"), ["learner.groups.1.n_blocks=7"], "src")
+    brackets = apply_overrides(raw("resnet50"), ["learner.groups[1].n_blocks=7"], "src")
+    assert brackets == dotted and brackets["learner"]["groups"][1]["n_blocks"] == 7
+
+
+def test_a_misspelt_section_is_named_with_a_suggestion(tmp_path):
+    data = raw("resnet50")
+    for wrong, right in (("lerner", "learner"), ("clasifier", "classifier")):
+        spec = dict(data)
+        spec[wrong] = spec.pop(right)
+        path = tmp_path / f"{wrong}.yaml"
+        path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+        with pytest.raises(SpecError) as info:
+            load_spec(str(path))
+        assert f"{wrong}: unknown section; did you mean '{right}'?" in str(info.value)
+    spec = dict(data)
+    spec["zzzz"] = spec.pop("learner")  # nothing close: the missing section, and the stray key
+    path = tmp_path / "far.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(str(path))
+    assert "learner: required for architecture 'classifier'" in str(info.value)
+    assert "unknown: 'zzzz'" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("item", "path", "reason_part"),
     [
@@ -349,6 +376,13 @@ def test_apply_overrides_walks_dicts_and_lists_and_parses_yaml():
         ("learner.nope.x=1", "learner.nope", "no such field"),
         ("n_classes.x=1", "n_classes.x", "plain value"),
         ("n_classes", "n_classes", "dotted.path=value"),
+        # the index as the errors print it
+        ("learner.groups[9].n_blocks=2", "learner.groups[9]", "no list item 9 (the list has 4)"),
+        ("learner.groups[x]=1", "learner.groups[x]", "no list item x"),
+        ("learner.groups[0=1", "learner.groups[0=1", "each with optional [index]"),
+        # a near name, where the path goes on inside it
+        ("learner.group[0].n_blocks=2", "learner.group", "did you mean 'groups'?"),
+        ("lerner.groups.0.n_blocks=2", "lerner", "did you mean 'learner'?"),
     ],
 )
 def test_apply_overrides_errors_name_the_path(item, path, reason_part):
