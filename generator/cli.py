@@ -320,19 +320,32 @@ def verify(
 GoldenDir = Annotated[Path | None, typer.Option("--dir", help="golden/ folder to use.")]
 
 
+GoldenPresets = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="PRESET",
+        help="Check only these presets' files (both styles); all when absent.",
+        show_default=False,
+    ),
+]
+
+
 @golden_app.command("check")
-def golden_check(golden_dir: GoldenDir = None) -> None:
+def golden_check(presets: GoldenPresets = None, golden_dir: GoldenDir = None) -> None:
     """Print a unified diff for each golden file that drifts; exit 1 on any drift."""
     from .golden import check, default_golden_dir
+    from .spec import preset_name
 
+    names = list(dict.fromkeys(map(preset_name, presets))) if presets else None
     folder = golden_dir or default_golden_dir()
-    diffs = check(folder)
+    diffs = check(folder, names)
     for diff in diffs:
         _write_stdout(diff)
     if diffs:
         typer.echo(f"{len(diffs)} golden file(s) drift; fix with: modelgen golden update", err=True)
         raise typer.Exit(1)
-    _echo(f"golden: all files in {printable(str(folder))} match the templates")
+    which = f"the files of {', '.join(names)}" if names else "all files"
+    _echo(f"golden: {which} in {printable(str(folder))} match the templates")
 
 
 @golden_app.command("update")
@@ -344,11 +357,11 @@ def golden_update(golden_dir: GoldenDir = None) -> None:
     try:
         changed = update(folder)
     except GoldenError as exc:  # what it could not repair; say what it did repair first
-        for path in exc.changed:
-            _echo(f"updated {printable(str(path))}")
+        for action, path in exc.changed:
+            _echo(f"{action} {printable(str(path))}")
         raise
-    for path in changed:
-        _echo(f"updated {printable(str(path))}")
+    for action, path in changed:
+        _echo(f"{action} {printable(str(path))}")
     _echo(f"golden: {len(changed)} file(s) changed in {printable(str(folder))}")
 
 

@@ -84,14 +84,14 @@ def _workers(n_jobs: int) -> int:
     return max(1, min(cpus, n_jobs // 8))
 
 
-def expected(golden_dir: Path | None = None) -> dict[str, str]:
-    """Relative golden path -> the text the templates render today. With golden_dir, each
-    file there speeds up its own rendering (rendered()); the files render in parallel
-    where that is safe (_workers)."""
+def expected(golden_dir: Path | None = None, names: list[str] | None = None) -> dict[str, str]:
+    """Relative golden path -> the text the templates render today (of the presets named,
+    else of every preset). With golden_dir, each file there speeds up its own rendering
+    (rendered()); the files render in parallel where that is safe (_workers)."""
     jobs = [
         (name, style, _read(golden_dir / style / f"{name}.py") if golden_dir else None)
         for style in STYLES
-        for name in preset_names()
+        for name in (preset_names() if names is None else names)
     ]
     workers = _workers(len(jobs))
     if workers > 1:
@@ -105,15 +105,20 @@ def expected(golden_dir: Path | None = None) -> dict[str, str]:
     return {f"{style}/{name}.py": text for (name, style, _), text in zip(jobs, texts, strict=True)}
 
 
-def check(golden_dir: Path) -> list[str]:
-    """Unified diffs for every file that drifts, is missing, or is not a preset's."""
+def check(golden_dir: Path, names: list[str] | None = None) -> list[str]:
+    """Unified diffs for every file that drifts, one line for every file that is missing,
+    and, when every preset is checked (names None), one for every file that is not a
+    preset's."""
+    _exists(golden_dir, "check")
     _refuse(_obstacles(golden_dir))  # before rendering: a FIFO would hang the reading
     diffs = []
-    wanted = expected(golden_dir)
+    wanted = expected(golden_dir, names)
     for rel, text in wanted.items():
         path = golden_dir / rel
         data = _golden_bytes(path)
-        if data != text.encode("utf-8"):
+        if data is None:
+            diffs.append(f"missing: {path} (golden update writes it)\n")
+        elif data != text.encode("utf-8"):
             old = (data or b"").decode("utf-8", errors="replace")  # non-UTF-8: shown, drifts
             diffs.append(
                 "".join(
@@ -124,9 +129,9 @@ def check(golden_dir: Path) -> list[str]:
                         tofile=f"{path} (generated)",
                     )
                 )
-                or f"--- {path}\n+++ {path} (generated)\n(missing)\n"
+                or f"--- {path}\n+++ {path} (generated)\n"
             )
-    for style in STYLES:
+    for style in STYLES if names is None else ():
         for path in sorted((golden_dir / style).glob("*.py")):
             if f"{style}/{path.name}" not in wanted:
                 diffs.append(f"--- {path}\n+++ (no such preset: stale golden file)\n")
@@ -184,6 +189,19 @@ def _check_dir(golden_dir: Path) -> None:
         raise SpecError(str(golden_dir), "", "is not a directory; --dir takes a golden/ folder")
 
 
+def _exists(golden_dir: Path, command: str) -> None:
+    """golden/ must be there: outside a checkout (or with a mistyped --dir) one line, not a
+    diff of every file, nor every file written into the current folder."""
+    _check_dir(golden_dir)
+    if not golden_dir.is_dir():
+        raise SpecError(
+            str(golden_dir),
+            "",
+            f"no such folder; `golden {command}` works on a modelgen checkout's golden/ "
+            "(run it there, or give --dir)",
+        )
+
+
 def _obstacles(golden_dir: Path) -> list[tuple[Path, str]]:
     """Every place where a golden file (or its style folder) belongs but something else
     stands: one (path, reason) each. Cheap: no rendering."""
@@ -215,12 +233,13 @@ def _inside(golden_dir: Path) -> None:
             raise SpecError(str(folder), "", f"leads out of {golden_dir}; refusing to write there")
 
 
-def update(golden_dir: Path) -> list[Path]:
+def update(golden_dir: Path) -> list[tuple[str, Path]]:
     """Rewrite golden/ from the templates; remove golden files of presets that are gone.
+    Returns what it did: ("updated" or "removed", path) each.
 
     Only <golden_dir>/<style>/<preset>.py files are written or removed, nothing else.
     """
-    _check_dir(golden_dir)
+    _exists(golden_dir, "update")
     _inside(golden_dir)
     problems = _obstacles(golden_dir)  # left as they are; everything else is repaired
     blocked = {path for path, _ in problems}
@@ -233,7 +252,7 @@ def update(golden_dir: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         if _golden_bytes(path) != text.encode("utf-8"):  # missing, drifted, not UTF-8
             write_atomic(path, text, force=True)
-            changed.append(path)
+            changed.append(("updated", path))
     for style in STYLES:
         if golden_dir / style in blocked:
             continue
@@ -244,6 +263,6 @@ def update(golden_dir: Path) -> list[Path]:
                     problems.append((path, f"is {kind}, not a stale golden file; remove it"))
                     continue
                 path.unlink()
-                changed.append(path)
+                changed.append(("removed", path))
     _refuse(problems, changed)
     return changed

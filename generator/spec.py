@@ -704,6 +704,20 @@ def _exists(target: str) -> bool:
         return False
 
 
+def preset_name(target: str) -> str:
+    """The preset target names, in any case (ResNet18 is resnet18: a note on stderr says
+    so); else a SpecError with the nearest name."""
+    if target in preset_names():
+        return target
+    folded = {name.lower(): name for name in preset_names()}.get(target.lower())
+    if folded is not None:
+        sys.stderr.write(f"note: {target}: the preset is called '{folded}'\n")
+        return folded
+    close = difflib.get_close_matches(target.lower(), preset_names(), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else "; `modelgen list` shows them"
+    raise SpecError(target, "", f"unknown preset{hint}")
+
+
 def load_raw(target: str) -> tuple[dict, str]:
     """A preset name or a path to a YAML spec -> (raw mapping, source label)."""
     if not target.isprintable() or not target:
@@ -712,14 +726,9 @@ def load_raw(target: str) -> tuple[dict, str]:
     if not looks_like_file:
         if target in preset_names():
             return _read_yaml(PRESETS_DIR / f"{target}.yaml", target), target
-        folded = {name.lower(): name for name in preset_names()}.get(target.lower())
-        if folded is not None and not _exists(target):  # ResNet18: the preset resnet18
-            sys.stderr.write(f"note: {target}: the preset is called '{folded}'\n")
-            return _read_yaml(PRESETS_DIR / f"{folded}.yaml", folded), folded
-        if not _exists(target):
-            close = difflib.get_close_matches(target.lower(), preset_names(), n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else "; `modelgen list` shows them"
-            raise SpecError(target, "", f"unknown preset{hint}")
+        if not _exists(target):  # a preset in another case, or an error line
+            name = preset_name(target)
+            return _read_yaml(PRESETS_DIR / f"{name}.yaml", name), name
     data = _read_yaml(Path(target), target)
     if not isinstance(data, dict):
         raise SpecError(target, "", "a spec must be a YAML mapping of fields")

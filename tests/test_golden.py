@@ -239,8 +239,37 @@ def test_golden_check_dir_reports_a_missing_file(golden_copy, capsys):
     missing = golden_copy / "oop" / "vgg16.py"
     missing.unlink()
     rc, out, _ = run_cli(["golden", "check", "--dir", str(golden_copy)], capsys)
-    assert str(missing) in out
+    assert out == f"missing: {missing} (golden update writes it)\n"  # one line, no "+" diff
     assert rc == 1, "golden check must exit 1 on a missing golden file"
+
+
+@pytest.mark.parametrize("command", ["check", "update"])
+def test_no_golden_folder_is_one_line_and_nothing_written(command, tmp_path, capsys):
+    """Outside a checkout (or with a mistyped --dir): one line, exit 2; update writes no
+    file into the current folder."""
+    absent = tmp_path / "golden"
+    rc, out, err = run_cli(["golden", command, "--dir", str(absent)], capsys)
+    assert (rc, out) == (2, "")
+    assert err == (
+        f"error: {absent}: no such folder; `golden {command}` works on a modelgen "
+        "checkout's golden/ (run it there, or give --dir)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_golden_check_of_some_presets(golden_copy, capsys):
+    _modify(golden_copy / "procedural" / "resnet18.py")
+    _modify(golden_copy / "oop" / "vgg16.py")
+    shutil.copy(golden_copy / "oop" / "resnet50.py", golden_copy / "oop" / "resnet9000.py")
+    rc, out, err = run_cli(["golden", "check", "vgg16", "--dir", str(golden_copy)], capsys)
+    assert rc == 1 and out.count("--- ") == 1 and "oop/vgg16.py" in out, out
+    assert "resnet18" not in out and "resnet9000" not in out  # others are not looked at
+    rc, out, err = run_cli(["golden", "check", "ResNet50", "--dir", str(golden_copy)], capsys)
+    assert rc == 0 and "the files of resnet50 in" in out, out + err
+    assert "note: ResNet50: the preset is called 'resnet50'" in err
+    rc, out, err = run_cli(["golden", "check", "resnt18", "--dir", str(golden_copy)], capsys)
+    assert (rc, out) == (2, "")
+    assert err == "error: resnt18: unknown preset; did you mean 'resnet18'?\n"
 
 
 def test_golden_update_dir_restores_and_touches_only_that_dir(golden_copy, capsys):
@@ -257,7 +286,7 @@ def test_golden_update_dir_restores_and_touches_only_that_dir(golden_copy, capsy
     rc, out, err = run_cli(["golden", "update", "--dir", str(golden_copy)], capsys)
     assert rc == 0, out + err
     assert f"updated {modified}" in out
-    assert f"updated {stale}" in out
+    assert f"removed {stale}" in out and f"updated {stale}" not in out
 
     # The copy equals golden/ again, byte for byte; the stale file is gone.
     assert {k: v[0] for k, v in snapshot(golden_copy).items()} == {
@@ -341,7 +370,7 @@ def test_obstacles_in_golden_are_one_line_each_and_update_repairs_the_rest(golde
 
     update = _golden_proc(["update", "--dir", str(golden_copy)])
     assert update.returncode == 1, update.stderr
-    assert update.stdout.splitlines() == [f"updated {binary}", f"updated {stale_file}"]
+    assert update.stdout.splitlines() == [f"updated {binary}", f"removed {stale_file}"]
     assert update.stderr.splitlines() == [
         f"error: {folder}: is a directory, not a golden file; remove it",
         f"error: {fifo}: is a FIFO, not a golden file; remove it",
