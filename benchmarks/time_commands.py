@@ -39,7 +39,14 @@ def main() -> None:
     cases = {
         "modelgen generate resnet50 (stdout)": [exe, "generate", "resnet50"],
         "modelgen generate resnet50 --style oop -o FILE": [
-            exe, "generate", "resnet50", "--style", "oop", "-o", f"{out}/r50.py", "--force",
+            exe,
+            "generate",
+            "resnet50",
+            "--style",
+            "oop",
+            "-o",
+            f"{out}/r50.py",
+            "--force",
         ],
         "modelgen generate resnet152 (stdout)": [exe, "generate", "resnet152"],
         "modelgen list": [exe, "list"],
@@ -47,7 +54,7 @@ def main() -> None:
         "modelgen golden update (all files, none changed)": [exe, "golden", "update"],
         "python -c 'pass' (interpreter floor)": [sys.executable, "-c", "pass"],
     }
-    print(f"| command | median (s) | min (s) | max (s) | runs |\n|---|---|---|---|---|")
+    print("| command | median (s) | min (s) | max (s) | runs |\n|---|---|---|---|---|")
     for label, argv in cases.items():
         times = time_command(argv, args.runs)
         print(

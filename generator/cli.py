@@ -24,7 +24,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    help="Turn CNN design-pattern metaparameters into one standalone Keras 3 model file.",
 )
 golden_app = typer.Typer(no_args_is_help=True, help="Compare or rewrite golden/ files.")
 app.add_typer(golden_app, name="golden")

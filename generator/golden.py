@@ -119,7 +119,7 @@ def check(golden_dir: Path, names: list[str] | None = None) -> list[str]:
         if data is None:
             diffs.append(f"missing: {path} (golden update writes it)\n")
         elif data != text.encode("utf-8"):
-            old = (data or b"").decode("utf-8", errors="replace")  # non-UTF-8: shown, drifts
+            old = data.decode("utf-8", errors="replace")  # non-UTF-8: shown, drifts
             diffs.append(
                 "".join(
                     difflib.unified_diff(

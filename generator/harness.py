@@ -538,7 +538,7 @@ def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, lr
 def set_random_seed(keras, seed: int) -> None:
     """keras.utils.set_random_seed (Python, NumPy, Keras and the backend's own seeds),
     without importing TensorFlow on another backend: where TensorFlow is installed, Keras
-    imports it to seed it too (for tf.data), which costs a torch or jax run about 3 s of
+    imports it to seed it too (for tf.data), which costs a torch or jax run about 2.5 s of
     start-up and seeds nothing the harness uses. A None entry in sys.modules is Python's
     way to say "not importable"; it is taken back at once, and Keras remembers the answer,
     so the import is skipped for the rest of this run."""

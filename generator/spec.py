@@ -604,15 +604,14 @@ def matching_presets(patterns: list[str]) -> list[str]:
     names = preset_names()
     if not patterns:
         return names
+    found: set[str] = set()
     for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for name in names):
+        matches = {name for name in names if fnmatch.fnmatchcase(name.lower(), pattern.lower())}
+        if not matches:
             shown = pattern if pattern.isprintable() else repr(pattern)
             raise SpecError(shown, "", "no preset matches; `modelgen list` shows them all")
-    return [
-        name
-        for name in names
-        if any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for pattern in patterns)
-    ]
+        found |= matches
+    return sorted(found)
 
 
 def preset_names() -> list[str]:
@@ -707,13 +706,14 @@ def _exists(target: str) -> bool:
 def preset_name(target: str) -> str:
     """The preset target names, in any case (ResNet18 is resnet18: a note on stderr says
     so); else a SpecError with the nearest name."""
-    if target in preset_names():
+    names = preset_names()
+    if target in names:
         return target
-    folded = {name.lower(): name for name in preset_names()}.get(target.lower())
+    folded = {name.lower(): name for name in names}.get(target.lower())
     if folded is not None:
         sys.stderr.write(f"note: {target}: the preset is called '{folded}'\n")
         return folded
-    close = difflib.get_close_matches(target.lower(), preset_names(), n=1, cutoff=0.5)
+    close = difflib.get_close_matches(target.lower(), names, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else "; `modelgen list` shows them"
     raise SpecError(target, "", f"unknown preset{hint}")
 

@@ -396,13 +396,16 @@ def _current_test_preset() -> str | None:
     return full_size_group(current.rsplit(" (", 1)[0]) if current else None
 
 
-def _check_caller(preset: str) -> None:
+def _claim(preset: str) -> None:
+    """Only the preset's own shared-model test may ask; another preset's models go."""
     current = _current_test_preset()
     assert current == preset, (
         f"full-size {preset} requested by {os.environ.get('PYTEST_CURRENT_TEST')}: only a "
         f"test_full_size_* test with a `preset` parameter of {preset!r} may build it "
         "(conftest.full_size)"
     )
+    if any(other[0] != preset for other in [*_FULL, *_REFERENCE]):
+        drop_full_size()
 
 
 def release_memory() -> None:
@@ -461,9 +464,7 @@ def full_size(preset: str, style: str) -> FullSize:
     """The preset's full-size model in that style, built once per test run (see above)."""
     key = (preset, style)
     if key not in _FULL:
-        _check_caller(preset)
-        if any(other[0] != preset for other in [*_FULL, *_REFERENCE]):
-            drop_full_size()
+        _claim(preset)
         if _FULL:  # the other style's: its tests ran first (pytest_collection_modifyitems)
             _FULL.clear()
             release_memory()
@@ -475,9 +476,7 @@ def full_size_reference(preset: str, key, make):
     """A reference model for the preset (say keras.applications' twin), made once by
     make() and shared by both styles' full-size checks like full_size()."""
     if (preset, key) not in _REFERENCE:
-        _check_caller(preset)
-        if any(other[0] != preset for other in [*_FULL, *_REFERENCE]):
-            drop_full_size()
+        _claim(preset)
         _REFERENCE[(preset, key)] = make()
     return _REFERENCE[(preset, key)]
 

@@ -276,7 +276,7 @@ def test_bad_verify_input_is_one_line(args, message, capsys):
 def test_seeding_on_torch_does_not_import_tensorflow():
     """harness.set_random_seed seeds Python, NumPy and Keras like keras.utils.set_random_seed
     but leaves TensorFlow unimported on another backend (it cost every torch or jax verify
-    about 3 s of start-up)."""
+    about 2.5 s of start-up)."""
     script = (
         "import sys, random, numpy as np, keras\n"
         "from generator.harness import set_random_seed\n"
@@ -288,7 +288,6 @@ def test_seeding_on_torch_does_not_import_tensorflow():
         "set_random_seed(keras, 7)\n"
         "assert draw() == a, 'the same seed gave other numbers'\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
-        "assert sys.modules.get('tensorflow', 0) == 0\n"
         "print('ok')\n"
     )
     env = {**os.environ, "KERAS_BACKEND": "torch"}
