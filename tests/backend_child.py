@@ -4,9 +4,11 @@ Run as `KERAS_BACKEND=torch python tests/backend_child.py JOBS.json` (or jax). F
 job it imports the golden file, builds the model, loads the weights the tensorflow side
 saved, calls it on the saved input (eagerly: on jax each operation is compiled once per
 shape and reused by the next model, cheaper here than compiling each whole model) and
-prints one JSON line: the backend, the parameter count and the
-largest difference from the tensorflow outputs. A model that returns a dict of outputs
-(classifier.heads) is compared head by head, in the job's `output_names` order.
+prints one JSON line: the backend, the parameter count and the largest difference from the
+tensorflow outputs. A model that returns a dict of outputs (classifier.heads) is compared
+head by head, in the job's `output_names` order. On the backends the job's `train_on`
+names (torch: eager, cheap per model), it then trains the model as `modelgen verify` does,
+with the harness's own code: the gradient check and one optimizer step.
 """
 
 import json
@@ -19,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.harness import build_from_module, load_module  # noqa: E402
+from generator import harness  # noqa: E402
 
 
 def skip_random_initial_values() -> None:
@@ -43,8 +45,28 @@ def count(data, prefix: str) -> int:
     return sum(1 for name in data.files if name.startswith(prefix))
 
 
+def train_as_verify_does(model, module, task: dict, logits: bool) -> float:
+    """What `modelgen verify` does to a built model (harness.verify_file): the task's
+    synthetic batch, every trainable variable's gradient finite and non-zero, then one
+    optimizer step with a finite loss. Returns that loss."""
+    task = {**task, "api": harness.detector_api(module)}
+    make = harness.tasks()[task["kind"]]
+    batch = make(model, 2, np.random.default_rng(0), task)
+    if logits:  # built with classifier_activation=None: the class losses take logits
+        scores = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        batch.losses = [
+            scores if loss == "sparse_categorical_crossentropy" else loss for loss in batch.losses
+        ]
+    harness.check_gradients(model, batch)
+    losses, _ = harness.train(model, batch, 1, jit_compile=False, progress=False)
+    if not all(np.isfinite(losses)):
+        raise ValueError(f"the training loss is not finite: {losses}")
+    return losses[0]
+
+
 def run(job: dict) -> dict:
-    model = build_from_module(load_module(Path(job["path"])), **job["build"])
+    module = harness.load_module(Path(job["path"]))
+    model = harness.build_from_module(module, **job["build"])
     model.load_weights(job["weights"])
     data = np.load(job["data"])
     # x0 (x1: a Siamese pair's second image, a detector's boxes), then y0, y1 ... per output.
@@ -62,13 +84,18 @@ def run(job: dict) -> dict:
         ours = keras.ops.convert_to_numpy(ours)
         scale = max(1.0, float(np.max(np.abs(theirs))))
         diffs.append(float(np.max(np.abs(ours - theirs))) / scale)
-    return {
+    report = {
         "label": job["label"],
         "backend": keras.backend.backend(),
         "params": model.count_params(),
         "n_outputs": len(outputs),
         "diff": max(diffs),
     }
+    if keras.backend.backend() in job.get("train_on", []):  # after the comparison: it
+        report["train_loss"] = train_as_verify_does(
+            model, module, job["task"], logits=job["build"].get("classifier_activation", 1) is None
+        )  # moves weights
+    return report
 
 
 def main(path: str) -> None:

@@ -351,22 +351,25 @@ def reduced_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
     return small_kwargs(preset, n_classes, reduced_metaparameters(preset, style))
 
 
-# --------------------------------------------------------------------------- full size
+# --------------------------------------------------------------------------- shared builds
 #
 # One full-size build per preset and style per test run: the golden file run as a script
 # (its `if __name__ == "__main__":` block builds the default model and prints its summary),
 # here, in the test process, with the model the block built kept (run_as_script). Every
 # full-size check of the preset uses that model (reference count, plan count, the printed
-# summary, keras.applications' names and weights...).
+# summary, keras.applications' names and weights...). Likewise one small build per preset
+# and style (small_model: reduced_kwargs, the size the architecture checks need), shared
+# by the small-size checks (style equivalence, one training step, the .keras round trip).
 #
-# The tests that do are named test_full_size_* and take the preset as a parameter (its
-# name is in the test id). Each preset's full-size tests run next to each other, the
-# procedural ones first, and, under xdist, on one worker as one unit
+# The tests that do are named test_full_size_* or test_small_* and take the preset as a
+# parameter (its name is in the test id). Each preset's shared-model tests run next to each
+# other, the procedural ones first, and, under xdist, on one worker as one unit
 # (pytest_xdist_make_scheduler below), so each model is built once per run. Memory stays at
-# one model's worth plus the reference: another style's model is dropped when the next is
-# built, and everything when the group's last test ends. full_size() refuses a call from
-# any other test. Tests may load weights into the shared model; they must not rely on its
-# initial weights, and must change nothing else (or restore it).
+# one full-size model's worth plus the reference and the small models: another style's
+# full-size model is dropped when the next is built, and everything when the group's last
+# test ends. full_size() and small_model() refuse a call from any other test. Tests may
+# load weights into a shared model or train it; they must not rely on its initial weights,
+# and must change nothing else (or restore it).
 
 
 class FullSize(NamedTuple):
@@ -377,35 +380,36 @@ class FullSize(NamedTuple):
 
 _FULL: dict = {}  # (preset, style) -> FullSize; only the current preset's
 _REFERENCE: dict = {}  # (preset, key) -> reference model of the current preset
+_SMALL: dict = {}  # (preset, style) -> the current preset's small keras.Model
 
-_FULL_SIZE_TEST = re.compile(r"::test_full_size\w*\[(?P<params>[^\]]*)\]")
+_SHARED_TEST = re.compile(r"::test_(?:full_size|small)_\w*\[(?P<params>[^\]]*)\]")
 
 
-def full_size_group(nodeid: str) -> str | None:
-    """The preset of a test_full_size_* test from its node id, else None."""
-    match = _FULL_SIZE_TEST.search(nodeid)
+def shared_group(nodeid: str) -> str | None:
+    """The preset of a test_full_size_* or test_small_* test from its node id, else None."""
+    match = _SHARED_TEST.search(nodeid)
     if match is None:
         return None
     presets = [part for part in match["params"].split("-") if part in PRESETS]
-    assert len(presets) == 1, f"{nodeid}: a full-size test takes exactly one preset parameter"
+    assert len(presets) == 1, f"{nodeid}: a shared-model test takes exactly one preset parameter"
     return presets[0]
 
 
 def _current_test_preset() -> str | None:
     current = os.environ.get("PYTEST_CURRENT_TEST", "")
-    return full_size_group(current.rsplit(" (", 1)[0]) if current else None
+    return shared_group(current.rsplit(" (", 1)[0]) if current else None
 
 
 def _claim(preset: str) -> None:
     """Only the preset's own shared-model test may ask; another preset's models go."""
     current = _current_test_preset()
     assert current == preset, (
-        f"full-size {preset} requested by {os.environ.get('PYTEST_CURRENT_TEST')}: only a "
-        f"test_full_size_* test with a `preset` parameter of {preset!r} may build it "
-        "(conftest.full_size)"
+        f"a shared {preset} model requested by {os.environ.get('PYTEST_CURRENT_TEST')}: only "
+        f"a test_full_size_* or test_small_* test with a `preset` parameter of {preset!r} "
+        "may build it (conftest.full_size, conftest.small_model)"
     )
-    if any(other[0] != preset for other in [*_FULL, *_REFERENCE]):
-        drop_full_size()
+    if any(other[0] != preset for other in [*_FULL, *_REFERENCE, *_SMALL]):
+        drop_shared()
 
 
 def release_memory() -> None:
@@ -421,11 +425,12 @@ def release_memory() -> None:
         pass
 
 
-def drop_full_size() -> None:
-    """Forget every shared full-size model and reference, and free their memory."""
-    if _FULL or _REFERENCE:
+def drop_shared() -> None:
+    """Forget every shared model (full-size, reference, small), and free their memory."""
+    if _FULL or _REFERENCE or _SMALL:
         _FULL.clear()
         _REFERENCE.clear()
+        _SMALL.clear()
         if "keras" in sys.modules:
             sys.modules["keras"].backend.clear_session(free_memory=False)
         release_memory()
@@ -481,6 +486,16 @@ def full_size_reference(preset: str, key, make):
     return _REFERENCE[(preset, key)]
 
 
+def small_model(preset: str, style: str):
+    """The preset's small model in that style (reduced_kwargs: the small input, 10 classes,
+    a deep sibling at reduced depth), built once per test run (see above)."""
+    key = (preset, style)
+    if key not in _SMALL:
+        _claim(preset)
+        _SMALL[key] = build(preset, style, **reduced_kwargs(preset, style))
+    return _SMALL[key]
+
+
 def _style_of(nodeid: str) -> str:
     params = nodeid.rpartition("[")[2].rstrip("]").split("-")
     return next((style for style in STYLES if style in params), "")
@@ -488,20 +503,20 @@ def _style_of(nodeid: str) -> str:
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item, nextitem):
-    """After a preset's last full-size test, its models go (see full_size)."""
-    preset = full_size_group(item.nodeid)
-    if preset is not None and (nextitem is None or full_size_group(nextitem.nodeid) != preset):
-        drop_full_size()
+    """After a preset's last shared-model test, its models go (see full_size)."""
+    preset = shared_group(item.nodeid)
+    if preset is not None and (nextitem is None or shared_group(nextitem.nodeid) != preset):
+        drop_shared()
 
 
 def pytest_collection_modifyitems(config, items):
-    """Put each preset's full-size tests next to each other, at the first one's place; and
+    """Put each preset's shared-model tests next to each other, at the first one's place; and
     the slow tests first (in their order), so that under -n the quick ones fill the end of
     the run rather than one long test keeping a worker busy while the others are idle."""
     groups: dict[str, list] = {}
     order: list = []
     for item in items:
-        preset = full_size_group(item.nodeid)
+        preset = shared_group(item.nodeid)
         if preset is None:
             order.append(item)
         elif preset in groups:
@@ -518,17 +533,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Under `-n` (xdist's default `--dist load`): each preset's full-size tests go to one
+    """Under `-n` (xdist's default `--dist load`): each preset's shared-model tests go to one
     worker as one unit, every other test on its own; larger units first. Another --dist
     keeps xdist's own scheduler."""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class FullSizeScheduling(LoadScopeScheduling):
+    class SharedModelScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            preset = full_size_group(nodeid)
-            return f"full_size:{preset}" if preset else nodeid
+            preset = shared_group(nodeid)
+            return f"shared:{preset}" if preset else nodeid
 
         def _reschedule(self, node) -> None:
             # A worker that replaces a crashed one gets work once it has collected (xdist's
@@ -536,7 +551,7 @@ def pytest_xdist_make_scheduler(config, log):
             if node in self.registered_collections:
                 super()._reschedule(node)
 
-    return FullSizeScheduling(config, log)
+    return SharedModelScheduling(config, log)
 
 
 # --------------------------------------------------------------------------- keras.applications

@@ -1,6 +1,7 @@
 """The emitted files are plain Keras 3: every golden model, in both styles, builds on the
 torch backend (the CPU build of PyTorch) and on the jax backend (jax[cpu]) with the
-tensorflow parameter count and, given the same weights, the same outputs (1e-4).
+tensorflow parameter count and, given the same weights, the same outputs (1e-4); and on
+torch it trains as `modelgen verify` trains it (gradient check, one optimizer step).
 
 The parity check needs the architecture, not the full size: each model is built at its
 small test input with shallow metaparameters (shallow(): at most two blocks or layers per
@@ -11,12 +12,12 @@ compared, at a fraction of the cost.
 KERAS_BACKEND is fixed when keras is first imported, so each other backend runs in one
 child process (tests/backend_child.py) for every golden file; the two children run side by
 side. Weights travel as .weights.h5 files written here by the procedural model on the
-tensorflow backend; the oop file loads the same weights (both styles build the same layers,
-by name: test_models.test_styles_build_the_same_network) and must give the same outputs. A
-multi-output classifier (classifier.heads) returns a dict: each head is compared, by name,
-on its probabilities (the heads take no classifier_activation); a pre-stem that resizes
-takes inputs of any size, fed here a larger, non-square batch that it resizes to the small
-input.
+tensorflow backend; the oop file loads the same weights (both styles build the same
+layers, by name: test_models.test_small_styles_build_the_same_network) and must give the
+same outputs. A multi-output classifier (classifier.heads) returns a dict: each head is
+compared, by name, on its probabilities (the heads take no classifier_activation); a
+pre-stem that resizes takes inputs of any size, fed here a larger, non-square batch that it
+resizes to the small input.
 """
 
 import json
@@ -42,6 +43,9 @@ from conftest import (
     small_kwargs,
 )
 from conftest import shallow as conftest_shallow
+
+from generator.harness import task_for_plan
+from generator.pipeline import plan_for
 
 HERE = Path(__file__).resolve().parent
 SMALL_CLASSES = 10
@@ -105,6 +109,14 @@ def test_shallow_keeps_the_kinds_and_cuts_the_depth():
 
 
 BACKENDS = ("torch", "jax")
+# Where each golden model also trains as `modelgen verify` trains it (the harness's
+# gradient check and one optimizer step, in the child): torch runs eagerly, so a model costs
+# its step; jax would compile each model (test_verify trains one preset of each task kind
+# there, and test_faster_rcnn Faster R-CNN under jit).
+TRAIN_ON = ("torch",)
+# A region-based detector's regions (conftest.small_kwargs builds 3): 2 foreground at a
+# quarter, as `modelgen verify` trains them, so that the box head has a loss to learn from.
+TRAINED_REGIONS = 8
 
 
 @pytest.mark.slow
@@ -113,13 +125,17 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
     the children, against the procedural model on tensorflow here: the same parameter
     count and, with its weights, the same outputs. The oop file loads the procedural
     file's weights (the two styles build the same layers, test_models checks it on
-    tensorflow), so one tensorflow model per preset serves both."""
+    tensorflow), so one tensorflow model per preset serves both. Then, on torch, each
+    trains as `modelgen verify` trains it (TRAIN_ON)."""
     jobs, expected = [], {}
     for preset in PRESETS:
         shape = small_input(preset)
         kwargs = small_kwargs(preset, SMALL_CLASSES)
         if architecture(preset) == "classifier" and not plan(preset).heads:
             kwargs["classifier_activation"] = None  # compare logits
+        n_regions = TRAINED_REGIONS if "n_regions" in kwargs else None  # R-CNN, Fast R-CNN
+        if n_regions:
+            kwargs["n_regions"] = n_regions
         meta = shallow(default_metaparameters(preset, "procedural"))
         meta.update(kwargs.pop("metaparameters", {}))  # a detector's small region head
         model = build(preset, "procedural", metaparameters=meta, **kwargs)
@@ -127,7 +143,7 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
         model.save_weights(weights)
         if None in model.inputs[0].shape[1:3]:  # a pre-stem that resizes: any size in
             shape = (shape[0] + 16, shape[1] + 8, shape[2])
-        x = sample_inputs(preset, shape)
+        x = sample_inputs(preset, shape, n_regions=n_regions)
         result = model(x, training=False)
         outputs = as_outputs(result)
         ys = {f"y{i}": keras.ops.convert_to_numpy(y) for i, y in enumerate(outputs)}
@@ -137,6 +153,7 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
         np.savez(data, **xs, **ys)
         # build_model(metaparameters=...) or Class(**metaparameters)
         args = {"procedural": {**kwargs, "metaparameters": meta}, "oop": {**kwargs, **meta}}
+        task = task_for_plan(plan_for(preset, [f"input_shape={list(small_input(preset))}"]))
         for style in STYLES:
             label = f"{preset} ({style})"
             expected[label] = (model.count_params(), len(outputs))
@@ -148,6 +165,8 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
                     "weights": str(weights),
                     "data": str(data),
                     "output_names": list(result) if isinstance(result, dict) else None,
+                    "task": task,  # what `modelgen verify` would train it on
+                    "train_on": list(TRAIN_ON),
                 }
             )
         keras.backend.clear_session()
@@ -173,5 +192,7 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
                 )
             if not report["diff"] <= TOLERANCE:
                 failures.append(f"{label}: outputs differ by {report['diff']:.3g} on {backend}")
+            if backend in TRAIN_ON and "train_loss" not in report:
+                failures.append(f"{label}: not trained on {backend}")
     assert len(expected) == 2 * len(PRESETS)
     assert not failures, "\n".join(failures)

@@ -43,6 +43,7 @@ from conftest import (
     sibling_key,
     small_input,
     small_kwargs,
+    small_model,
 )
 
 from generator.pipeline import plan_for
@@ -334,13 +335,15 @@ def test_full_size_reduced_depth_keeps_every_layer_kind(preset, style):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_styles_build_the_same_network(preset):
+def test_small_styles_build_the_same_network(preset):
     """Both styles build the same layers (names, types, configs, in order) and, with the
     same weights, the same outputs: at the small input, a deep sibling at reduced depth
-    (each style cut from its own metaparameters, so that a difference in them shows)."""
+    (each style cut from its own metaparameters, so that a difference in them shows). The
+    preset's shared small models (conftest.small_model): the oop one gets the procedural
+    one's weights."""
     shape = small_input(preset)
-    procedural = build(preset, "procedural", **reduced_kwargs(preset, "procedural", SMALL_CLASSES))
-    oop = build(preset, "oop", **reduced_kwargs(preset, "oop", SMALL_CLASSES))
+    procedural = small_model(preset, "procedural")
+    oop = small_model(preset, "oop")
 
     def layout(model):
         # The input layer's name is Keras' automatic one (input_layer, input_layer_1 ...).
@@ -430,12 +433,13 @@ def test_v2_strides_the_last_block(preset, style):
 
 @pytest.mark.slow
 @every_preset_and_style
-def test_one_training_step(preset, style):
+def test_small_one_training_step(preset, style):
     """A finite loss and a finite, non-zero gradient for every trainable variable, then one
     SGD step that changes the weights: at the small input, a deep sibling at reduced depth
-    (every block kind is there; what depth adds is more of the same blocks)."""
+    (every block kind is there; what depth adds is more of the same blocks). The preset's
+    shared small model (conftest.small_model): any weights serve."""
     shape = small_input(preset)
-    model = build(preset, style, **reduced_kwargs(preset, style, SMALL_CLASSES))
+    model = small_model(preset, style)
     x = sample_inputs(preset, shape, seed=3)
     x = [tf.constant(part) for part in x] if isinstance(x, list) else tf.constant(x)
     variables = model.trainable_variables

@@ -3,7 +3,8 @@
 
 Built small (64x64x3 for most presets, see conftest.small_input), classifiers with 10
 classes, and the deep siblings of a family (resnet101, densenet201...) at reduced depth
-(conftest.reduced_kwargs: every block kind, shortcut and layer type is still saved and
+(conftest.small_model, one build per preset and style shared with the other small-size
+checks; conftest.reduced_kwargs: every block kind, shortcut and layer type is still saved and
 restored; more blocks of the same kinds add nothing new to the format).
 """
 
@@ -16,20 +17,21 @@ from conftest import (
     PRESETS,
     STYLES,
     as_outputs,
-    build,
     output_shapes,
-    reduced_kwargs,
     sample_inputs,
     small_input,
+    small_model,
 )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("preset", PRESETS)
-def test_save_and_load_round_trip(preset, style, tmp_path):
+def test_small_save_and_load_round_trip(preset, style, tmp_path):
+    """The preset's shared small model (conftest.small_model), with whatever weights the
+    other small-size checks left in it (say after the training step's SGD update)."""
     shape = small_input(preset)
-    model = build(preset, style, **reduced_kwargs(preset, style))
+    model = small_model(preset, style)
     path = tmp_path / f"{preset}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, compile=False)

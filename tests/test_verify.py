@@ -125,8 +125,11 @@ def test_reduced_depth_sets_cut_only_the_depth():
 # kind but faster_rcnn's, which test_faster_rcnn trains under jit on jax with the file's
 # own helpers.
 JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
-# Every preset, both styles, on torch: in a few chunks so that the test workers share them.
-CHUNKS = 4
+# On torch, through `modelgen verify`: one preset of each task kind, a deep sibling (its
+# reduced_depth_sets) and a pre-stem that rescales raw pixels, in both styles. Every golden
+# model in both styles trains on torch with the same harness code in
+# test_backends.test_every_golden_model_matches_on_torch_and_jax (its torch child).
+TORCH_SET = [*JAX_SET, "faster_rcnn", "resnet152", "augmented_resnet"]
 
 
 def verify_runs(presets) -> dict[tuple, list[str]]:
@@ -139,25 +142,13 @@ def verify_runs(presets) -> dict[tuple, list[str]]:
     return dict(runs)
 
 
-def verify_chunks() -> list[list[str]]:
-    """The presets in CHUNKS chunks of about the same work, with few children each: the
-    largest run spread over every chunk, each other run whole in the chunk with the least
-    work so far (a preset counts 1, a child of its own 1)."""
-    runs = sorted(verify_runs(PRESETS).values(), key=len, reverse=True)
-    chunks = [runs[0][index::CHUNKS] for index in range(CHUNKS)]
-    load = [len(chunk) + 1 for chunk in chunks]
-    for run in runs[1:]:
-        index = load.index(min(load))
-        chunks[index] += run
-        load[index] += len(run) + 1
-    return chunks
-
-
 def test_verify_covers_every_kind():
     kinds = {task_for_plan(plan(preset))["kind"] for preset in PRESETS}
     assert kinds == set(TASKS) - {"auto"}  # auto: an emitted file (the broken fixtures)
     assert {task_for_plan(plan(preset))["kind"] for preset in JAX_SET} == kinds - {"faster_rcnn"}
-    assert sorted(p for chunk in verify_chunks() for p in chunk) == sorted(PRESETS)
+    assert {task_for_plan(plan(preset))["kind"] for preset in TORCH_SET} == kinds
+    assert set(TORCH_SET) & deep_siblings()
+    assert any(task_for_plan(plan(preset)).get("pixels") for preset in TORCH_SET)
 
 
 def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
@@ -191,12 +182,10 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_verify_every_preset_in_both_styles_on_torch(chunk):
-    """Every preset, both styles, one step at its small test input (a deep sibling at
-    reduced depth), on the torch backend (eager: no graph to compile per model, so the
-    cheapest in CI); one of CHUNKS chunks of the presets per test (verify_chunks)."""
-    verify_presets(verify_chunks()[chunk], STYLES, "torch")
+def test_verify_each_task_kind_in_both_styles_on_torch():
+    """TORCH_SET, both styles, one step at the small test input (a deep sibling at reduced
+    depth), on the torch backend (eager: no graph to compile per model)."""
+    verify_presets(TORCH_SET, STYLES, "torch")
 
 
 @pytest.mark.slow
