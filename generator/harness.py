@@ -598,11 +598,23 @@ def verify_file(
     bad = [loss for loss in result.losses if not math.isfinite(loss)]
     if bad or not result.losses:
         raise StageError("train", f"the loss is not finite: {result.losses}")
-    out(
-        f"  trained {steps} steps (batch {batch_size}): loss {result.losses[0]:.4f} -> "
-        f"{result.losses[-1]:.4f}, median step {result.median_step * 1000:.1f} ms"
-    )
+    out(f"  {training_line(result, batch_size)}")
     return result
+
+
+def training_line(result: Result, batch_size: int) -> str:
+    """The report's training line: the loss before and after, the first step apart (it
+    includes compiling the step: tracing, XLA) from the median of the others."""
+    steps = len(result.losses)
+    first = result.step_seconds[0] * 1000
+    line = (
+        f"trained {steps} step{'s' if steps != 1 else ''} (batch {batch_size}): "
+        f"loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}, "
+        f"first step {first:.1f} ms (compiling included)"
+    )
+    if steps > 1:
+        line += f", median of the others {result.median_step * 1000:.1f} ms"
+    return line
 
 
 # --------------------------------------------------------------------- the child process

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,18 +104,42 @@ def run_verify(
             else:
                 jobs += preset_jobs(target, styles, overrides, input_size, folder)
         config = folder / "jobs.json"
+        # A progress bar only on a terminal: piped, its carriage returns and ANSI codes
+        # are noise in a log.
+        progress = sys.stdout.isatty()
         config.write_text(
-            json.dumps({"steps": steps, "batch": batch, "jobs": jobs}), encoding="utf-8"
+            json.dumps({"steps": steps, "batch": batch, "progress": progress, "jobs": jobs}),
+            encoding="utf-8",
         )
         sys.stdout.flush()
-        proc = subprocess.run(child_command(config), env=child_env(backend))
-    if proc.returncode == 0:
+        returncode = _run_child(child_command(config), child_env(backend))
+    if returncode == 0:
         print(f"verify: {len(jobs)} model(s) built, trained and passed")
         return 0
-    if proc.returncode != 1:  # the child died (killed, out of memory, crashed on import)
+    if returncode != 1:  # the child died (killed, out of memory, crashed on import)
         labels = ", ".join(job["label"] for job in jobs)
-        sys.stderr.write(f"error: {printable(labels)}: verify failed: {_died(proc.returncode)}\n")
+        sys.stderr.write(f"error: {printable(labels)}: verify failed: {_died(returncode)}\n")
     return 1
+
+
+# A backend's own log lines at info and warning level: TensorFlow's C++ logging (through
+# absl: "I0000 00:00:1796188133.99 23660 port.cc:153] oneDNN custom operations are on...",
+# at every start), which TF_CPP_MIN_LOG_LEVEL no longer silences. Error lines (E, F) pass.
+_BACKEND_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] .*"
+)
+
+
+def _run_child(command: list[str], env: dict) -> int:
+    """Run the child with its standard output as ours (the report, streamed) and its
+    standard error through, less the backend's log noise; its exit status."""
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    for line in proc.stderr:
+        if not _BACKEND_NOISE.fullmatch(line.rstrip("\n")):
+            sys.stderr.write(line)
+            sys.stderr.flush()
+    return proc.wait()
 
 
 def _died(returncode: int) -> str:

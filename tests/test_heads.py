@@ -9,7 +9,17 @@ SqueezeNet's conv classifier, GoogLeNet's dropout head) and auxiliary heads.
 import keras
 import numpy as np
 import pytest
-from conftest import PRESETS, STYLES, architecture, as_outputs, build, plan, small_input
+from conftest import (
+    PRESETS,
+    STYLES,
+    architecture,
+    as_outputs,
+    build,
+    default_metaparameters,
+    plan,
+    shallow,
+    small_input,
+)
 
 from generator.errors import SpecError
 from generator.pipeline import plan_for
@@ -55,11 +65,19 @@ def batch(shape, seed):
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("preset", FAMILY_PRESETS)
 def test_head_switches_of_every_family(preset, style):
+    """At the small input and at most two blocks per group (conftest.shallow, from the
+    style's own metaparameters): the switches act on the learner's last feature maps,
+    whose width and stride the cut keeps, and Inception keeps its blocks up to the last
+    auxiliary tap."""
     shape = small_input(preset)
     x = batch(shape, seed=5)
+    meta = shallow(default_metaparameters(preset, style))
+
+    def make(**kwargs):
+        return build(preset, style, metaparameters=meta, input_shape=shape, **kwargs)
 
     # include_top=False: the learner's feature maps, no classifier or auxiliary layers.
-    features = build(preset, style, input_shape=shape, include_top=False)
+    features = make(include_top=False)
     assert len(features.outputs) == 1
     assert len(features.output.shape) == 4
     channels = features.output.shape[-1]
@@ -70,7 +88,7 @@ def test_head_switches_of_every_family(preset, style):
 
     # pooling reduces those same maps to one vector per image.
     for pooling, reduce in (("avg", np.mean), ("max", np.max)):
-        pooled = build(preset, style, input_shape=shape, include_top=False, pooling=pooling)
+        pooled = make(include_top=False, pooling=pooling)
         assert tuple(pooled.output.shape) == (None, channels), pooling
         pooled.set_weights(features.get_weights())
         got = np.asarray(pooled(x, training=False))
@@ -78,20 +96,18 @@ def test_head_switches_of_every_family(preset, style):
         assert diff < 1e-4, f"{preset} ({style}) pooling={pooling}: {diff:.3g}"
 
     if plan(preset).heads:  # classifier.heads: a dict of outputs, sized by metaparameters
-        check_named_heads(preset, style, shape, x)
+        check_named_heads(preset, style, shape, x, meta)
         return
 
     # The top: n_classes scores, softmax by default, raw scores with activation None.
     one = single_output_kwargs(preset)
-    default = build(preset, style, input_shape=shape, n_classes=5, **one)
+    default = make(n_classes=5, **one)
     assert tuple(default.output.shape) == (None, 5)
     probabilities = np.asarray(default(x, training=False))
     assert np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
     assert np.all(probabilities >= 0)
 
-    logits_model = build(
-        preset, style, input_shape=shape, n_classes=7, classifier_activation=None, **one
-    )
+    logits_model = make(n_classes=7, classifier_activation=None, **one)
     assert tuple(logits_model.output.shape) == (None, 7)
     logits = np.asarray(logits_model(x, training=False))
     assert not np.allclose(logits.sum(axis=-1), 1.0), f"{preset}: a softmax was applied"
@@ -103,9 +119,9 @@ def test_head_switches_of_every_family(preset, style):
             plan_for(preset, [f"input_shape={list(shape)}", "classifier.aux.include=true"])
         except SpecError:
             with pytest.raises(ValueError, match="needs a tap of at least"):
-                build(preset, style, input_shape=shape, include_aux=True)
+                make(include_aux=True)
             return
-        both = build(preset, style, input_shape=shape, n_classes=7, include_aux=True)
+        both = make(n_classes=7, include_aux=True)
         outputs = as_outputs(both(x, training=False))
         assert len(outputs) == 1 + plan(preset).n_taps
         for out in outputs:
@@ -113,17 +129,18 @@ def test_head_switches_of_every_family(preset, style):
             assert np.allclose(np.asarray(out).sum(axis=-1), 1.0, atol=1e-5)
 
 
-def check_named_heads(preset, style, shape, x):
+def check_named_heads(preset, style, shape, x, meta):
     """The top of a multi-output classifier: one output per head, each with its width and
     activation; a metaparameters["heads"] override resizes them like n_classes does."""
-    outputs = as_outputs(build(preset, style, input_shape=shape)(x, training=False))
+    outputs = as_outputs(build(preset, style, metaparameters=meta, input_shape=shape)(x))
     heads = plan(preset).heads
     assert [tuple(out.shape) for out in outputs] == [(2, head.n_classes) for head in heads]
     for out, head in zip(outputs, heads, strict=True):
         sums = np.asarray(out).sum(axis=-1)
         assert np.allclose(sums, 1.0, atol=1e-5) == (head.activation == "softmax"), head
     heads = [{"name": "a", "n_classes": 7, "activation": "sigmoid"}]
-    (out,) = as_outputs(build(preset, style, input_shape=shape, metaparameters={"heads": heads})(x))
+    resized = build(preset, style, input_shape=shape, metaparameters={**meta, "heads": heads})
+    (out,) = as_outputs(resized(x))
     assert tuple(out.shape) == (2, 7)
 
 

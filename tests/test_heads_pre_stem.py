@@ -18,11 +18,11 @@ from conftest import (
     STYLES,
     architecture,
     build,
+    full_size,
     golden_module,
     model_class,
     plan,
     small_input,
-    small_kwargs,
 )
 
 from generator.cli import main
@@ -412,26 +412,31 @@ def reserved(plan_, name: str) -> bool:
     return any(re.fullmatch(pattern, name) for _, pattern in plan_.layer_names)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "preset, overrides",
-    [(preset, []) for preset in CLASSIFIERS] + [("resnext50_32x4d", SPLIT_RESNEXT)],
-)
-def test_every_layer_name_of_a_classifier_is_reserved_by_its_plan(preset, overrides):
-    """The patterns a head name is checked against cover every layer Keras builds (the
-    classifier, auxiliary classifiers and pre-stem included), so no head can collide."""
-    if overrides:
-        namespace = emitted(preset, "procedural", overrides)
-        model = namespace["build_model"](input_shape=small_input(preset))
-        plan_ = plan_for(preset, overrides)
-    else:
-        model = build(preset, "procedural", **small_kwargs(preset))
-        plan_ = plan(preset)
+def assert_every_layer_name_is_reserved(preset, model, plan_) -> None:
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names))
     heads = {head.name for head in plan_.heads}  # the heads themselves, checked against it
     free = [name for name in names if not reserved(plan_, name) and name not in heads]
     assert not free, f"{preset}: layers outside its plan's layer_names: {free[:10]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", CLASSIFIERS)
+def test_full_size_every_layer_name_of_a_classifier_is_reserved_by_its_plan(preset):
+    """The patterns a head name is checked against cover every layer Keras builds (the
+    classifier, auxiliary classifiers and pre-stem included), so no head can collide: the
+    preset's shared full-size model (conftest.full_size), every block of every group."""
+    model = full_size(preset, "procedural").model
+    assert_every_layer_name_is_reserved(preset, model, plan(preset))
+
+
+@pytest.mark.slow
+def test_every_layer_name_of_a_split_resnext_is_reserved_by_its_plan():
+    """The same for ResNeXt's split-transform-merge form (not a preset's default)."""
+    namespace = emitted("resnext50_32x4d", "procedural", SPLIT_RESNEXT)
+    model = namespace["build_model"](input_shape=small_input("resnext50_32x4d"))
+    plan_ = plan_for("resnext50_32x4d", SPLIT_RESNEXT)
+    assert_every_layer_name_is_reserved("resnext50_32x4d", model, plan_)
 
 
 NAME_CLASHES = {

@@ -407,12 +407,14 @@ def test_v1_strides_the_1x1_and_v1_5_the_3x3(style):
     assert v1_5.output.shape == v1.output.shape
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", V2_PRESETS)
 @both_styles
-def test_v2_strides_the_last_block(preset, style):
+def test_full_size_v2_strides_the_last_block(preset, style):
+    """Every block of every group: the preset's shared full-size model (conftest.full_size)."""
     groups = default_metaparameters(preset, style)["groups"]
     assert len(groups) == 4
-    model = build(preset, style, input_shape=SMALL)
+    model = full_size(preset, style).model
     for group, params in enumerate(groups, start=2):
         last = params["n_blocks"]
         assert last > 1, "the layout below assumes several blocks per group"

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import STYLES, build, golden_module, plan
+from conftest import STYLES, full_size, golden_module, plan
 from emitted import assert_inert
 
 from generator.errors import SpecError
@@ -78,8 +78,10 @@ def block_names(preset: str) -> list[tuple[int, int, str]]:
 # --------------------------------------------------------------------------- ResNeXt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(RESNEXTS))
-def test_resnext_presets_group_the_3x3(preset):
+def test_full_size_resnext_presets_group_the_3x3(preset):
+    """Every block of every group: the preset's shared full-size model (conftest.full_size)."""
     cardinality, per_group, se_ratio = RESNEXTS[preset]
     spec = plan(preset).spec
     assert spec.learner.block == "bottleneck" and spec.learner.stride_on == "3x3"
@@ -87,7 +89,7 @@ def test_resnext_presets_group_the_3x3(preset):
     assert spec.learner.grouped_conv == "native" and spec.learner.se_ratio == se_ratio
     assert spec.conventions.bn_epsilon == 1e-5 and not spec.conventions.bias_before_bn
 
-    model = build(preset, "procedural", input_shape=SMALL)
+    model = full_size(preset, "procedural").model
     n_filters = {g: group.n_filters for g, group in enumerate(spec.learner.groups, start=2)}
     for g, b, prefix in block_names(preset):
         width = n_filters[g] * per_group // 64 * cardinality  # torchvision's arithmetic
@@ -212,12 +214,14 @@ def test_split_with_cardinality_one_is_a_plain_3x3():
 # --------------------------------------------------------------------------- SE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", SE_PRESETS)
 @both_styles
-def test_every_block_has_its_se_link_before_the_add(preset, style):
+def test_full_size_every_block_has_its_se_link_before_the_add(preset, style):
+    """Every block of every group: the preset's shared full-size model (conftest.full_size)."""
     spec = plan(preset).spec
     assert spec.learner.se_ratio == 16
-    model = build(preset, style, input_shape=SMALL)
+    model = full_size(preset, style).model
     n_filters = {g: group.n_filters for g, group in enumerate(spec.learner.groups, start=2)}
     for g, _, prefix in block_names(preset):
         channels = 4 * n_filters[g]
@@ -245,14 +249,15 @@ def test_every_block_has_its_se_link_before_the_add(preset, style):
     assert len(excites) == n_blocks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", SE_PRESETS)
 @both_styles
-def test_each_se_group_starts_with_its_projection_block(preset, style):
+def test_full_size_each_se_group_starts_with_its_projection_block(preset, style):
     """KNOWN_BUGS: the slides' SENet group takes `blocks.pop()` (the LAST block) as the
     projection block. Here block1 of every group projects (the strided 1x1 _0_conv), is
-    built before block2, and no later block projects."""
+    built before block2, and no later block projects. The shared full-size model."""
     spec = plan(preset).spec
-    model = build(preset, style, input_shape=SMALL)
+    model = full_size(preset, style).model
     order = {layer.name: position for position, layer in enumerate(model.layers)}
     for g, group in enumerate(spec.learner.groups, start=2):
         projection = model.get_layer(f"conv{g}_block1_0_conv")

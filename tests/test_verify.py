@@ -21,6 +21,7 @@ from conftest import (
     small_input,
 )
 
+from generator import harness
 from generator import verify as verify_module
 from generator.cli import main
 from generator.harness import STAGES, TASKS, task_for_plan
@@ -176,7 +177,7 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
                 text = report.group(1)
                 # The count Keras built equals the static plan's at that size.
                 assert f"built: {small.total_params:,} parameters" in text, text
-                loss = re.search(r"loss (\S+) -> ([^,\s]+), median step (\S+) ms", text)
+                loss = re.search(r"loss (\S+) -> ([^,\s]+), first step (\S+) ms", text)
                 assert loss, text
                 assert all(float(value) < float("inf") for value in loss.groups())
 
@@ -197,6 +198,7 @@ def test_verify_each_task_kind_on_jax():
 
 @pytest.mark.slow
 def test_verify_on_tensorflow_prints_the_report():
+    """The report, as a log gets it (stdout and stderr are pipes here)."""
     proc = run_verify("resnet18", "inception_v1", "--input-size", "96", "--steps", "3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
@@ -209,7 +211,16 @@ def test_verify_on_tensorflow_prints_the_report():
     assert len(losses) == 2
     for first, last in losses:
         assert float(last) < float(first), "three steps on one batch should lower the loss"
+    # The first step (tracing, compiling) apart from the median of the others.
+    times = re.findall(
+        r"first step (\S+) ms \(compiling included\), median of the others (\S+) ms", out
+    )
+    assert len(times) == 2, out
     assert "Traceback" not in proc.stderr
+    # Piped (not a terminal): plain lines, no progress bar, and none of TensorFlow's start-up
+    # log lines ("I0000 00:00:... port.cc:153] oneDNN custom operations are on ...").
+    assert "\x1b" not in out and "\r" not in out and "\b" not in out
+    assert proc.stderr == "", proc.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -284,3 +295,32 @@ def test_seeding_on_torch_does_not_import_tensorflow():
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-2000:]
+
+
+def test_the_backend_log_noise_is_dropped_and_errors_pass():
+    noise = verify_module._BACKEND_NOISE
+    dropped = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796188177.807593   23807 port.cc:153] oneDNN custom operations are on.",
+        "W0000 00:00:1796188180.221316   23807 cudart_stub.cc:31] Could not find cuda drivers",
+    ]
+    kept = [
+        "error: resnet18 (procedural): verify failed at train: the loss is not finite: [nan]",
+        "E0000 00:00:1796188180.221316   23807 cuda_executor.cc:1] failed call to cuInit",
+        "verify: 1 of 2 model(s) failed",
+        "I0000 is not a log line without its time, thread and source",
+    ]
+    assert all(noise.fullmatch(line) for line in dropped)
+    assert not any(noise.fullmatch(line) for line in kept)
+
+
+def test_the_training_line_reports_the_first_step_apart():
+    result = harness.Result(losses=[2.5, 1.25, 0.5], step_seconds=[3.0, 0.02, 0.04])
+    assert harness.training_line(result, 4) == (
+        "trained 3 steps (batch 4): loss 2.5000 -> 0.5000, first step 3000.0 ms "
+        "(compiling included), median of the others 30.0 ms"
+    )
+    one = harness.Result(losses=[2.5], step_seconds=[3.0])
+    assert harness.training_line(one, 2) == (
+        "trained 1 step (batch 2): loss 2.5000 -> 2.5000, first step 3000.0 ms (compiling included)"
+    )
