@@ -122,7 +122,8 @@ def measure(model, task: dict, batch: int, steps: int, seed: int = 0) -> dict:
 
     data = TASKS.get(task["kind"], TASKS["auto"])(model, batch, np.random.default_rng(seed), task)
     reset_peak()
-    losses, times = train(model, data, steps, jit_compile="auto", progress=False)
+    recipe = task.get("recipe")  # the family's (harness.task_for_plan), as verify trains
+    losses, times = train(model, data, steps, jit_compile="auto", progress=False, recipe=recipe)
     median = statistics.median(times[1:] or times)
     return {
         "params": model.count_params(),

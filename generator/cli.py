@@ -329,22 +329,64 @@ GoldenPresets = Annotated[
 ]
 
 
+# The checkout's own modelgen, run by an installed copy (see _in_checkout): its folder
+# first on sys.path, then its cli.main on the same arguments.
+_CHECKOUT_BOOTSTRAP = (
+    "import sys; sys.path[0] = sys.argv[1]; "
+    "from generator.cli import main; sys.exit(main(sys.argv[2:]))"
+)
+
+
+def _in_checkout(args: list[str], golden_dir: Path | None) -> None:
+    """Inside a checkout, golden files are the checkout's templates' and presets': an
+    installed copy of modelgen (`pip install .`) hands the command to the checkout's own
+    code, saying so, and exits with its status."""
+    import subprocess
+
+    from .golden import other_checkout
+
+    root = other_checkout(golden_dir)
+    if root is None:
+        return
+    here = Path(__file__).resolve().parent
+    typer.echo(
+        f"golden: modelgen runs from {printable(str(here))}; rendering with the checkout's "
+        f"own generator, templates and presets in {printable(str(root))}",
+        err=True,
+    )
+    sys.stdout.flush()
+    bootstrap = [sys.executable, "-c", _CHECKOUT_BOOTSTRAP, str(root)]
+    raise typer.Exit(subprocess.run([*bootstrap, "golden", *args]).returncode)
+
+
+def _templates_used() -> str:
+    from .render import templates_dir
+
+    return printable(str(templates_dir()))
+
+
 @golden_app.command("check")
 def golden_check(presets: GoldenPresets = None, golden_dir: GoldenDir = None) -> None:
     """Print a unified diff for each golden file that drifts; exit 1 on any drift."""
     from .golden import check, default_golden_dir
     from .spec import preset_name
 
+    where = ["--dir", str(golden_dir)] if golden_dir is not None else []
+    _in_checkout(["check", *(presets or []), *where], golden_dir)
     names = list(dict.fromkeys(map(preset_name, presets))) if presets else None
     folder = golden_dir or default_golden_dir()
     diffs = check(folder, names)
     for diff in diffs:
         _write_stdout(diff)
     if diffs:
-        typer.echo(f"{len(diffs)} golden file(s) drift; fix with: modelgen golden update", err=True)
+        typer.echo(
+            f"{len(diffs)} golden file(s) drift from the templates in {_templates_used()}; "
+            "fix with: modelgen golden update",
+            err=True,
+        )
         raise typer.Exit(1)
     which = f"the files of {', '.join(names)}" if names else "all files"
-    _echo(f"golden: {which} in {printable(str(folder))} match the templates")
+    _echo(f"golden: {which} in {printable(str(folder))} match the templates in {_templates_used()}")
 
 
 @golden_app.command("update")
@@ -352,6 +394,7 @@ def golden_update(golden_dir: GoldenDir = None) -> None:
     """Rewrite golden/ from the templates (only files under golden/ are touched)."""
     from .golden import GoldenError, default_golden_dir, update
 
+    _in_checkout(["update", *(["--dir", str(golden_dir)] if golden_dir else [])], golden_dir)
     folder = golden_dir or default_golden_dir()
     try:
         changed = update(folder)
@@ -361,7 +404,10 @@ def golden_update(golden_dir: GoldenDir = None) -> None:
         raise
     for action, path in changed:
         _echo(f"{action} {printable(str(path))}")
-    _echo(f"golden: {len(changed)} file(s) changed in {printable(str(folder))}")
+    _echo(
+        f"golden: {len(changed)} file(s) changed in {printable(str(folder))} "
+        f"(templates in {_templates_used()})"
+    )
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import sys
 import threading
@@ -35,6 +36,41 @@ def default_golden_dir() -> Path:
     """golden/ of the checkout this package runs from, else ./golden."""
     beside = Path(__file__).resolve().parent.parent / "golden"
     return beside if beside.is_dir() else Path.cwd() / "golden"
+
+
+_PROJECT_NAME = re.compile(r'^name\s*=\s*"modelgen"\s*$', re.MULTILINE)
+
+
+def checkout_of(start: Path) -> Path | None:
+    """The modelgen checkout holding `start` (it or a folder above it): one with
+    generator/, templates/ and a pyproject.toml for the project modelgen; else None."""
+    start = start.resolve()
+    for folder in [start, *start.parents]:
+        project = folder / "pyproject.toml"
+        package, templates = folder / "generator" / "__init__.py", folder / "templates"
+        if not (package.is_file() and templates.is_dir()):
+            continue
+        try:
+            if _PROJECT_NAME.search(project.read_text(encoding="utf-8")):
+                return folder
+        except (OSError, UnicodeDecodeError):
+            continue
+    return None
+
+
+def own_checkout() -> Path | None:
+    """The checkout this package runs from (an editable install, `python -m generator` in
+    it); None for an installed copy (site-packages), whose templates are its own."""
+    root = Path(__file__).resolve().parent.parent
+    return root if checkout_of(root) == root else None
+
+
+def other_checkout(golden_dir: Path | None) -> Path | None:
+    """The checkout a golden command works in (the golden folder's, else the current
+    folder's) when this package is not that checkout's code: an installed copy run inside
+    a checkout would render from its own templates and presets, not the checkout's."""
+    found = checkout_of(golden_dir.parent if golden_dir is not None else Path.cwd())
+    return None if found is None or found == own_checkout() else found
 
 
 def rendered(name: str, style: str, on_disk: str | None = None) -> str:

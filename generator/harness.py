@@ -72,8 +72,10 @@ def task_for_plan(plan) -> dict:
     the kind of model and the options its task needs. Every task carries the plan's
     input_shape (the images for an input of any size) and, with a pre-stem that rescales,
     `pixels`: the images are raw pixels in [0, 255]."""
+    from .registry import recipe_for
+
     spec = plan.spec
-    common = {"input_shape": list(spec.input_shape)}
+    common = {"input_shape": list(spec.input_shape), "recipe": recipe_for(spec).as_task()}
     pre_stem = getattr(spec, "pre_stem", None)
     if pre_stem is not None and pre_stem.rescaling:  # it expects raw pixels
         common["pixels"] = True
@@ -509,14 +511,25 @@ class Result:
         return statistics.median(times) if times else float("nan")
 
 
-def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, lr=1e-3):
-    """`steps` optimizer steps (Adam: its step size does not grow with the gradient, so a
-    few steps on a tiny batch do not diverge) on the same synthetic batch; returns the loss
-    and the wall time of every step."""
+def optimizer_for(recipe: dict | None):
+    """The recipe's Keras optimizer (task["recipe"]: registry.Recipe.as_task()); Adam 1e-3
+    (registry.DEFAULT_RECIPE) for a task without one (an emitted file of no known kind)."""
+    import keras
+
+    from .registry import DEFAULT_RECIPE
+
+    recipe = recipe or DEFAULT_RECIPE.as_task()
+    config = {"learning_rate": recipe["learning_rate"]}
+    return keras.optimizers.get({"class_name": recipe["optimizer"], "config": config})
+
+
+def train(model, batch: Batch, steps: int, jit_compile="auto", progress=True, recipe=None):
+    """`steps` optimizer steps of the recipe's optimizer (optimizer_for) on the same
+    synthetic batch; returns the loss and the wall time of every step."""
     import keras
 
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=lr),
+        optimizer=optimizer_for(recipe),
         loss=batch.keyed(batch.losses) if batch.names else batch.losses,
         loss_weights=batch.keyed(batch.loss_weights) if batch.names else batch.loss_weights,
         jit_compile=jit_compile,
@@ -566,6 +579,8 @@ def verify_file(
     keras = import_keras()
     import numpy as np
 
+    from .registry import DEFAULT_RECIPE
+
     set_random_seed(keras, seed)
     module = load_module(path)
     model = build_from_module(module, **build_kwargs)
@@ -590,7 +605,9 @@ def verify_file(
         # XLA on a CPU costs more than it saves on tensorflow; on jax, "auto" compiles
         # unless the model cannot be (a pre-stem's random augmentation), with no warning.
         jit = "auto" if keras.backend.backend() == "jax" else False
-        result.losses, result.step_seconds = train(model, batch, steps, jit, progress)
+        result.losses, result.step_seconds = train(
+            model, batch, steps, jit, progress, task.get("recipe")
+        )
     except StageError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -599,6 +616,14 @@ def verify_file(
     if bad or not result.losses:
         raise StageError("train", f"the loss is not finite: {result.losses}")
     out(f"  {training_line(result, batch_size)}")
+    if len(result.losses) > 1 and not result.losses[-1] < result.losses[0]:
+        recipe = task.get("recipe") or DEFAULT_RECIPE.as_task()
+        how = f" ({recipe['optimizer']}, learning rate {recipe['learning_rate']:g})"
+        raise StageError(
+            "train",
+            f"the loss did not fall in {steps} steps on one batch{how}: "
+            f"{result.losses[0]:.4f} -> {result.losses[-1]:.4f}",
+        )
     return result
 
 
@@ -614,6 +639,8 @@ def training_line(result: Result, batch_size: int) -> str:
     )
     if steps > 1:
         line += f", median of the others {result.median_step * 1000:.1f} ms"
+    else:  # train_on_batch reports each step's loss before its update
+        line += "; one step: whether the loss falls needs two"
     return line
 
 

@@ -20,6 +20,23 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How `modelgen verify` and the GPU smoke run train a model of a family on one
+    synthetic batch: a Keras optimizer (its registered name), its learning rate, and why
+    (a family's paper, or what a few steps on a tiny batch need). JSON-able as_task()."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    why: str = "Adam 1e-3: its step size does not grow with the gradient"
+
+    def as_task(self) -> dict:
+        return {"optimizer": self.optimizer, "learning_rate": self.learning_rate}
+
+
+DEFAULT_RECIPE = Recipe()
+
+
+@dataclass(frozen=True)
 class BlockType:
     """A learner block type (`learner.block`). Its group planner mirrors its templates.
 
@@ -64,6 +81,8 @@ class BlockType:
     # learner field -> the template its option needs when set (se_ratio: the SE link).
     options: Mapping[str, str] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)
+    # How verify trains this family's networks (DEFAULT_RECIPE unless it needs another).
+    recipe: Recipe = DEFAULT_RECIPE
 
     def pieces(self, learner) -> list[str]:
         """The learner's templates for this spec's learner section (options included)."""
@@ -233,6 +252,13 @@ def learner_models() -> list[type]:
 
 def group_tags() -> frozenset[str]:
     return frozenset(tag for block in BLOCKS.values() for tag in block.group_tags)
+
+
+def recipe_for(spec) -> Recipe:
+    """The training recipe of a spec's learner family (DEFAULT_RECIPE without a learner)."""
+    learner = getattr(spec, "learner", None)
+    block = BLOCKS.get(getattr(learner, "block", None))
+    return block.recipe if block is not None else DEFAULT_RECIPE
 
 
 def detectors() -> tuple[str, ...]:

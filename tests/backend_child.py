@@ -58,7 +58,7 @@ def train_as_verify_does(model, module, task: dict, logits: bool) -> float:
             scores if loss == "sparse_categorical_crossentropy" else loss for loss in batch.losses
         ]
     harness.check_gradients(model, batch)
-    losses, _ = harness.train(model, batch, 1, jit_compile=False, progress=False)
+    losses, _ = harness.train(model, batch, 1, False, False, task.get("recipe"))
     if not all(np.isfinite(losses)):
         raise ValueError(f"the training loss is not finite: {losses}")
     return losses[0]

@@ -110,3 +110,41 @@ def test_installed_list_matches_the_editable_install(installed):
     assert wheel.returncode == 0 and here.returncode == 0, wheel.stderr + here.stderr
     assert wheel.stdout == here.stdout
     assert b"resnet50" in wheel.stdout and b"vgg19" in wheel.stdout
+
+
+def _checkout_copy(folder: Path) -> Path:
+    """A copy of the files of this checkout that golden commands read."""
+    import shutil
+
+    for name in ("generator", "templates", "golden"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
+    return folder
+
+
+def test_installed_golden_check_in_a_checkout_renders_the_checkouts_templates(installed, tmp_path):
+    """`pip install .`, then a template edit in the checkout: the installed modelgen's
+    `golden check` there renders with the checkout's templates (it said "all files match"
+    from its own copy before), says so, and `golden update` writes what they render."""
+    modelgen, _, _ = installed
+    checkout = _checkout_copy(tmp_path / "checkout")
+    clean = _run([str(modelgen), "golden", "check"], cwd=checkout / "golden")
+    assert clean.returncode == 0, clean.stderr.decode()
+    assert f"rendering with the checkout's own generator, templates and presets in {checkout}" in (
+        clean.stderr.decode()
+    )
+    assert f"match the templates in {checkout / 'templates'}" in clean.stdout.decode()
+
+    stem = checkout / "templates" / "stems" / "resnet.py.j2"
+    text = stem.read_text(encoding="utf-8")
+    edited = text.replace('name="conv1_conv"', 'name="conv1_conv_edited"', 1)
+    assert edited != text, "the resnet stem names conv1_conv"
+    stem.write_text(edited, encoding="utf-8")
+    drift = _run([str(modelgen), "golden", "check", "resnet18"], cwd=checkout)
+    assert drift.returncode == 1, drift.stdout.decode() + drift.stderr.decode()
+    assert "conv1_conv_edited" in drift.stdout.decode()
+    assert f"drift from the templates in {checkout / 'templates'}" in drift.stderr.decode()
+
+    update = _run([str(modelgen), "golden", "update"], cwd=checkout)
+    assert update.returncode == 0, update.stderr.decode()
+    assert "conv1_conv_edited" in (checkout / "golden" / "oop" / "resnet18.py").read_text()

@@ -26,6 +26,7 @@ from generator import verify as verify_module
 from generator.cli import main
 from generator.harness import STAGES, TASKS, task_for_plan
 from generator.pipeline import plan_for
+from generator.registry import BLOCKS, DEFAULT_RECIPE, recipe_for
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -61,6 +62,7 @@ def test_every_preset_has_a_task():
             n_outputs = 2
             assert task["kind"] == "detector", preset
         assert len(task.get("loss_weights", [1.0])) == n_outputs, preset
+        assert task["recipe"] == recipe_for(plan(preset).spec).as_task(), preset
     aux = task_for_plan(plan("inception_v1"))
     assert aux["loss_weights"] == [1.0, 0.3, 0.3]
     heads = task_for_plan(plan("multitask_resnet"))
@@ -127,10 +129,11 @@ def test_reduced_depth_sets_cut_only_the_depth():
 # own helpers.
 JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
 # On torch, through `modelgen verify`: one preset of each task kind, a deep sibling (its
-# reduced_depth_sets) and a pre-stem that rescales raw pixels, in both styles. Every golden
+# reduced_depth_sets), a pre-stem that rescales raw pixels and VGG16 (its own recipe: a
+# lower rate), in both styles, three steps: the loss must fall. Every golden
 # model in both styles trains on torch with the same harness code in
 # test_backends.test_every_golden_model_matches_on_torch_and_jax (its torch child).
-TORCH_SET = [*JAX_SET, "faster_rcnn", "resnet152", "augmented_resnet"]
+TORCH_SET = [*JAX_SET, "faster_rcnn", "resnet152", "augmented_resnet", "vgg16"]
 
 
 def verify_runs(presets) -> dict[tuple, list[str]]:
@@ -184,9 +187,10 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
 
 @pytest.mark.slow
 def test_verify_each_task_kind_in_both_styles_on_torch():
-    """TORCH_SET, both styles, one step at the small test input (a deep sibling at reduced
-    depth), on the torch backend (eager: no graph to compile per model)."""
-    verify_presets(TORCH_SET, STYLES, "torch")
+    """TORCH_SET, both styles, three steps at the small test input (a deep sibling at
+    reduced depth), on the torch backend (eager: no graph to compile per model): every
+    loss falls under its family's recipe (verify fails a model whose loss does not)."""
+    verify_presets(TORCH_SET, STYLES, "torch", steps=3)
 
 
 @pytest.mark.slow
@@ -322,5 +326,42 @@ def test_the_training_line_reports_the_first_step_apart():
     )
     one = harness.Result(losses=[2.5], step_seconds=[3.0])
     assert harness.training_line(one, 2) == (
-        "trained 1 step (batch 2): loss 2.5000 -> 2.5000, first step 3000.0 ms (compiling included)"
+        "trained 1 step (batch 2): loss 2.5000 -> 2.5000, first step 3000.0 ms "
+        "(compiling included); one step: whether the loss falls needs two"
     )
+
+
+@pytest.mark.slow
+def test_a_model_whose_loss_does_not_fall_fails_at_train():
+    """Gradients everywhere, yet the loss rises (a gradient reversal on the class scores):
+    "trains" means the loss falls over the steps, so verify fails it, naming the recipe."""
+    proc = run_verify(str(FIXTURES / "rising_loss.py"), "--steps", "3", backend="torch")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert re.fullmatch(
+        r"error: rising_loss.py: verify failed at train: the loss did not fall in 3 steps on "
+        r"one batch \(adam, learning rate 0.001\): (\S+) -> (\S+)",
+        error,
+    ), error
+    first, last = map(float, re.findall(r"(\d+\.\d+) -> (\d+\.\d+)", error)[0])
+    assert last > first
+
+
+def test_each_family_has_a_recipe_and_vgg_a_lower_rate():
+    """A plain VGG stack (no batch normalisation) overshoots at Adam's 1e-3: its loss rose
+    (6.91 -> 8.06 in 5 steps at 64x64, batch 2, torch); its recipe lowers the rate, and the
+    detectors on a VGG16 backbone take it too. The others train at the default."""
+    assert all(block.recipe.why and block.recipe.learning_rate > 0 for block in BLOCKS.values())
+    assert recipe_for(plan("vgg16").spec).learning_rate == 1e-4
+    assert recipe_for(plan("fast_rcnn").spec) == recipe_for(plan("vgg16").spec)
+    assert recipe_for(plan("resnet50").spec) == DEFAULT_RECIPE
+    assert recipe_for(plan("conv_autoencoder").spec) == DEFAULT_RECIPE  # no learner
+
+
+def test_the_recipe_makes_the_optimizer():
+    pytest.importorskip("keras")
+    optimizer = harness.optimizer_for({"optimizer": "sgd", "learning_rate": 0.01})
+    assert type(optimizer).__name__ == "SGD"
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+    default = harness.optimizer_for(None)
+    assert type(default).__name__ == "Adam" and float(default.learning_rate) == pytest.approx(1e-3)
