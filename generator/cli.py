@@ -19,6 +19,25 @@ import typer
 from . import __version__
 from .errors import SpecError, WriteError, printable
 
+
+def _argument_placeholders() -> None:
+    """typer (pinned, 0.29) writes a required argument as `{name}` in the usage line and
+    adds its Python type (`<list[str]>`) to its help row; a command line reads better with
+    the argument's placeholder alone: TARGET, [PRESET]... Patched once, on typer's argument
+    class, in this process only (tests/test_cli.py reads every command's help)."""
+    from typer.core import TyperArgument
+
+    def usage_name(self) -> str:
+        name = self.metavar or self.name.upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    TyperArgument._usage_display_name = usage_name
+    TyperArgument.display_type_rich = lambda self, ctx: None
+
+
+_argument_placeholders()
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -55,7 +74,10 @@ class Style(str, Enum):
     oop = "oop"
 
 
-Target = Annotated[str, typer.Argument(help="A preset name (see `modelgen list`) or a spec file.")]
+Target = Annotated[
+    str,
+    typer.Argument(metavar="TARGET", help="A preset name (see `modelgen list`) or a spec file."),
+]
 Sets = Annotated[
     list[str] | None,
     typer.Option(
@@ -234,6 +256,27 @@ def diagram(
     typer.echo(f"wrote {printable(str(output))}", err=True)
 
 
+@app.command()
+def schema(
+    output: Output = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Print the spec's JSON Schema (generated from its pydantic models) for editors and
+    validators: every section, field, kind and bound a spec file may use."""
+    from .errors import SpecError
+    from .spec import json_schema
+    from .write import write_atomic
+
+    text = json_schema()
+    if output is None:
+        _write_stdout(text)
+        return
+    if os.path.lexists(output) and not force:  # a link too, even one to nothing
+        raise SpecError(str(output), "", "exists; use --force to overwrite it")
+    write_atomic(output, text, force=True)
+    typer.echo(f"wrote {printable(str(output))}", err=True)
+
+
 class SummaryFormat(str, Enum):
     text = "text"
     json = "json"
@@ -279,27 +322,37 @@ class Backend(str, Enum):
 def verify(
     targets: Annotated[
         list[str],
-        typer.Argument(help="Presets, spec files or emitted .py files (one child runs them all)."),
+        typer.Argument(
+            metavar="TARGET",
+            help="Presets, spec files or emitted .py files (one child runs them all).",
+        ),
     ],
     style: Annotated[
         list[Style] | None,
-        typer.Option(help="procedural or oop; repeat for both (default procedural)."),
+        typer.Option(
+            metavar="procedural|oop",
+            help="procedural or oop; repeat for both (default procedural).",
+        ),
     ] = None,
-    steps: Annotated[int, typer.Option(min=1, max=100_000, help="Training steps.")] = 5,
+    steps: Annotated[
+        int, typer.Option(metavar="N", min=1, max=100_000, help="Training steps.")
+    ] = 5,
     input_size: Annotated[
         int | None,
-        typer.Option(min=1, max=100_000, help="Square input side (default: the spec's)."),
+        typer.Option(
+            metavar="SIDE", min=1, max=100_000, help="Square input side (default: the spec's)."
+        ),
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Batch size.")] = 2,
+    batch: Annotated[int, typer.Option(metavar="B", min=1, max=100_000, help="Batch size.")] = 2,
     backend: Annotated[
         Backend | None, typer.Option(help="Keras backend (default: $KERAS_BACKEND).")
     ] = None,
     overrides: Sets = None,
 ) -> None:
     """Build each emitted model in a child process, print its parameter count and output
-    shapes, train it on synthetic data and check every trainable variable gets a gradient.
-    Exit 0 only if every model passed; a failure names the model and the stage (render,
-    import, build, train)."""
+    shapes, check every trainable variable gets a gradient and train it on synthetic data
+    with its family's recipe: the loss must fall. Exit 0 only if every model passed; a
+    failure names the model and the stage (render, import, build, train)."""
     from .verify import run_verify
 
     styles = [s.value for s in style] if style else ["procedural"]

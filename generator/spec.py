@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import json
 import keyword
 import re
 import sys
@@ -595,6 +596,21 @@ Spec = create_model("Spec", __base__=_Spec, __module__=__name__, **_section_fiel
 # --------------------------------------------------------------------------- loading
 
 
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def json_schema() -> str:
+    """The spec's JSON Schema (pydantic's, from the same models validate() uses), as
+    deterministic JSON text: what `modelgen schema` prints for editors (a YAML file's
+    `# yaml-language-server: $schema=...` line) and validators."""
+    schema = {"$schema": SCHEMA_DIALECT, **Spec.model_json_schema()}
+    schema["title"] = "modelgen spec"
+    schema["description"] = (
+        "A modelgen spec: a network by its metaparameters (see `modelgen show PRESET`)."
+    )
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def matching_presets(patterns: list[str]) -> list[str]:
     """The presets matching any of the shell-style patterns (fnmatch, any case), in name
     order; every preset when there are none. A pattern that matches nothing is a
@@ -855,7 +871,7 @@ def _annotation_types(annotation) -> list:
 
 
 def _suggest_field(err: dict, loc: tuple) -> str:
-    """For an unknown key, name the closest allowed one."""
+    """For an unknown key, name the closest allowed one, else list the allowed ones."""
     parent = Spec
     for part in loc[:-1]:
         if isinstance(part, int) or part in BLOCKS:
@@ -873,8 +889,11 @@ def _suggest_field(err: dict, loc: tuple) -> str:
             return ""
     if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(parent.model_fields), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    fields = list(parent.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; the fields here are {', '.join(fields)} (modelgen schema lists them all)"
 
 
 def validate(raw: Any, source: str) -> Spec:
@@ -906,6 +925,12 @@ def load_spec(target: str, overrides: list[str] | None = None) -> tuple[Spec, st
 def spec_to_yaml(spec: Spec) -> str:
     """The fully resolved spec (every default filled in) as YAML."""
     data = spec.model_dump(mode="json", exclude_none=True)
+    classifier = data.get("classifier")
+    if classifier is not None:  # only the arguments its kind takes (no dense_units: []
+        takes = CLASSIFIERS[classifier["kind"]].args  # under avg_pool)
+        for arg in ("dense_units", "dropout"):
+            if arg not in takes:
+                classifier.pop(arg, None)
     arch = ARCHITECTURES[spec.architecture]
     if not arch.has_backbone:  # its encoder starts at the pixels: no stem, no BN
         del data["stem"], data["conventions"]

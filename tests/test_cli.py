@@ -118,11 +118,21 @@ def test_show_resnet50_prints_yaml_with_every_default_filled(capsys):
     assert data["learner"]["block"] == "bottleneck"
     assert data["learner"]["stride_on"] == "1x1"
     assert data["learner"]["groups"][0] == {"n_filters": 64, "n_blocks": 3, "strides": 1}
-    assert data["classifier"] == {"kind": "avg_pool", "dense_units": [], "dropout": 0.0}
+    # only what avg_pool takes: no dense_units or dropout (they apply to flatten, conv ...)
+    assert data["classifier"] == {"kind": "avg_pool"}
     assert data["n_classes"] == 1000
     assert data["input_shape"] == [224, 224, 3]
     assert "description" in data and "citation" in data and "reference" in data
     assert validate(data, "<show>") == load_spec("resnet50")[0]
+
+
+def test_show_prints_only_the_arguments_the_classifier_kind_takes(capsys):
+    vgg = yaml.safe_load(cli(["show", "vgg16"], capsys).out)["classifier"]
+    assert vgg == {"kind": "flatten", "dense_units": [4096, 4096], "dropout": 0.5}
+    squeezenet = yaml.safe_load(cli(["show", "squeezenet1_1"], capsys).out)["classifier"]
+    assert squeezenet == {"kind": "conv", "dropout": 0.5}
+    stem = yaml.safe_load(cli(["show", "resnet50"], capsys).out)["stem"]
+    assert "kernel_size" not in stem  # the resnet stem's kernel is fixed
 
 
 def test_show_applies_overrides(capsys):
@@ -697,3 +707,33 @@ def test_a_preset_name_in_another_case_is_that_preset_with_a_note(capsys, tmp_pa
     # a close name that is no preset in any case still gets the did-you-mean line
     code, errors = cli_errors(["generate", "ResNet19"], capsys)
     assert code == 2 and errors == ["error: ResNet19: unknown preset; did you mean 'resnet18'?"]
+
+
+COMMANDS = [
+    ["list"],
+    ["show"],
+    ["generate"],
+    ["verify"],
+    ["diagram"],
+    ["summary"],
+    ["schema"],
+    ["golden", "check"],
+    ["golden", "update"],
+    ["version"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_shows_placeholders_not_python_types(command, capsys, monkeypatch):
+    """No `{target}` in the usage line, no `<list[str]>` or `<str>` after an argument: a
+    placeholder (TARGET, [PRESET]...) as a command line reads."""
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    usage = out.splitlines()[0]
+    assert usage.startswith(f"Usage: modelgen {' '.join(command)} [OPTIONS]"), usage
+    assert "{" not in usage, usage
+    for python_type in ("<list[", "<str>", "<int>"):
+        assert python_type not in out, out
+    if command[0] in ("show", "generate", "diagram", "summary", "verify"):
+        assert " TARGET" in usage, usage

@@ -190,12 +190,19 @@ def test_unknown_field_suggests_the_right_name():
     assert err.reason == "unknown field; did you mean 'classifier'?"
 
 
-def test_unknown_field_far_from_any_name_has_no_suggestion():
+def test_unknown_field_far_from_any_name_lists_the_fields_there():
     data = raw("resnet50")
     data["colour"] = "red"
     err = spec_error(data)
     assert err.path == "colour"
-    assert err.reason == "unknown field"
+    assert err.reason.startswith("unknown field; the fields here are name, class_name, family,")
+    assert err.reason.endswith(", twin (modelgen schema lists them all)")
+
+    data = raw("resnet50")
+    data["stem"]["strides"] = 2
+    err = spec_error(data)
+    assert err.path == "stem.strides"
+    assert err.reason.startswith("unknown field; the fields here are kind, n_filters")
 
 
 def test_missing_required_field():
