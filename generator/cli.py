@@ -236,9 +236,7 @@ def diagram(
     """Draw the macro-architecture from the plan (no keras): stem, groups with block type,
     count and output shape, classifier and heads."""
     from .diagram import render_diagram
-    from .errors import SpecError
     from .pipeline import plan_for
-    from .write import write_atomic
 
     plan = plan_for(target, overrides or [], allow_large=allow_large)
     if fmt is None:
@@ -247,10 +245,19 @@ def diagram(
             suffix, DiagramFormat.mermaid
         )
     text = render_diagram(plan, target, fmt.value)
+    _write_or_print(text, output, force)
+
+
+def _write_or_print(text: str, output: Path | None, force: bool) -> None:
+    """stdout without -o; else the file, refusing an existing one (a link too, even one to
+    nothing) without --force."""
+    from .errors import SpecError
+    from .write import write_atomic
+
     if output is None:
         _write_stdout(text)
         return
-    if os.path.lexists(output) and not force:  # a link too, even one to nothing
+    if os.path.lexists(output) and not force:
         raise SpecError(str(output), "", "exists; use --force to overwrite it")
     write_atomic(output, text, force=True)
     typer.echo(f"wrote {printable(str(output))}", err=True)
@@ -263,18 +270,10 @@ def schema(
 ) -> None:
     """Print the spec's JSON Schema (generated from its pydantic models) for editors and
     validators: every section, field, kind and bound a spec file may use."""
-    from .errors import SpecError
     from .spec import json_schema
-    from .write import write_atomic
 
     text = json_schema()
-    if output is None:
-        _write_stdout(text)
-        return
-    if os.path.lexists(output) and not force:  # a link too, even one to nothing
-        raise SpecError(str(output), "", "exists; use --force to overwrite it")
-    write_atomic(output, text, force=True)
-    typer.echo(f"wrote {printable(str(output))}", err=True)
+    _write_or_print(text, output, force)
 
 
 class SummaryFormat(str, Enum):
