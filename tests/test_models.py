@@ -776,3 +776,12 @@ def test_golden_file_runs_standalone(style, tmp_path):
     in_process = run_as_script(STANDALONE, style).summary
     totals = [line.strip() for line in in_process.splitlines() if " params: " in line]
     assert totals and all(line in result.stdout for line in totals), totals
+
+
+@both_styles
+def test_the_name_argument_names_the_model(style):
+    """name=, as keras.applications takes it; the preset's name by default."""
+    assert build("resnet18", style, input_shape=SMALL).name == "resnet18"
+    assert build("resnet18", style, input_shape=SMALL, name="my_backbone").name == "my_backbone"
+    squeezenet = build("squeezenet1_1", style, input_shape=SMALL, include_top=False, name="s")
+    assert squeezenet.name == "s"

@@ -38,6 +38,7 @@ class AugmentedResNet:
         include_pre_stem=True,
         pooling=None,
         classifier_activation="softmax",
+        name="augmented_resnet",
         **metaparameters,
     ):
         """Build pre-stem -> stem -> learner -> classifier into self.model.
@@ -55,7 +56,8 @@ class AugmentedResNet:
             trainer.fit(...)  # augments, and trains the network's weights
             network.save("serving.keras")  # detached: feed it preprocessed images
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         AugmentedResNet.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -91,7 +93,7 @@ class AugmentedResNet:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="augmented_resnet")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def pre_stem(self, x, height, width):
         """Pre-stem, in order: resize to height x width -> random horizontal flip ->

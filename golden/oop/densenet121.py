@@ -42,6 +42,7 @@ class DenseNet121:
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        name="densenet121",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -49,7 +50,8 @@ class DenseNet121:
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         DenseNet121.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -80,7 +82,7 @@ class DenseNet121:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="densenet121")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv -> BN -> ReLU -> 3x3/2 max pool (H, W / 4)."""

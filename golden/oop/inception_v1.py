@@ -128,6 +128,7 @@ class InceptionV1:
         include_aux=True,
         pooling=None,
         classifier_activation="softmax",
+        name="inception_v1",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -145,7 +146,8 @@ class InceptionV1:
             )
         include_aux=False builds the single-output model for inference.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         InceptionV1.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -188,7 +190,7 @@ class InceptionV1:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="inception_v1")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv -> 3x3/2 max pool -> 1x1 conv -> 3x3 conv -> 3x3/2

@@ -137,6 +137,7 @@ class InceptionV3:
         include_aux=False,
         pooling=None,
         classifier_activation="softmax",
+        name="inception_v3",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -154,7 +155,8 @@ class InceptionV3:
             )
         include_aux=False builds the single-output model for inference.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         InceptionV3.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -195,7 +197,7 @@ class InceptionV3:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="inception_v3")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     @staticmethod
     def conv_bn(x, filters, kernel_size, counter, strides=1, padding="same"):

@@ -37,6 +37,7 @@ class MultilabelVGG:
         input_shape=(32, 32, 3),
         include_top=True,
         pooling=None,
+        name="multilabel_vgg",
         **metaparameters,
     ):
         """Build learner -> classifier into self.model.
@@ -59,7 +60,8 @@ class MultilabelVGG:
         softmax heads take integer labels, sigmoid (multi-label) heads 0/1 vectors.
         metaparameters["heads"] sets each head's name, n_classes and activation.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         MultilabelVGG.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -96,7 +98,7 @@ class MultilabelVGG:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="multilabel_vgg")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def learner(self, x, groups):
         """Feature learning: the groups in order, block1 ... block3.

@@ -38,6 +38,7 @@ class MultitaskResNet:
         input_shape=(64, 64, 3),
         include_top=True,
         pooling=None,
+        name="multitask_resnet",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -62,7 +63,8 @@ class MultitaskResNet:
         softmax heads take integer labels, sigmoid (multi-label) heads 0/1 vectors.
         metaparameters["heads"] sets each head's name, n_classes and activation.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         MultitaskResNet.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -94,7 +96,7 @@ class MultitaskResNet:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="multitask_resnet")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv -> BN -> ReLU -> 3x3/2 max pool (H, W / 4)."""

@@ -39,6 +39,7 @@ class ResNet152V2:
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        name="resnet152_v2",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -46,7 +47,8 @@ class ResNet152V2:
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         ResNet152V2.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -75,7 +77,7 @@ class ResNet152V2:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="resnet152_v2")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv -> 3x3/2 max pool; H and W shrink 4x.

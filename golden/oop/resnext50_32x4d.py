@@ -40,6 +40,7 @@ class ResNeXt50_32x4d:
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        name="resnext50_32x4d",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -47,7 +48,8 @@ class ResNeXt50_32x4d:
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         ResNeXt50_32x4d.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -76,7 +78,7 @@ class ResNeXt50_32x4d:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="resnext50_32x4d")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv -> BN -> ReLU -> 3x3/2 max pool (H, W / 4)."""

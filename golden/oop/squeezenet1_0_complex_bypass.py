@@ -37,6 +37,7 @@ class SqueezeNet1_0ComplexBypass:
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        name="squeezenet1_0_complex_bypass",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -44,7 +45,8 @@ class SqueezeNet1_0ComplexBypass:
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         SqueezeNet1_0ComplexBypass.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -75,7 +77,7 @@ class SqueezeNet1_0ComplexBypass:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="squeezenet1_0_complex_bypass")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv (no padding, ReLU) -> 3x3/2 max pool (H, W / 4).

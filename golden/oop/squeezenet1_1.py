@@ -40,6 +40,7 @@ class SqueezeNet1_1:
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        name="squeezenet1_1",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
@@ -47,7 +48,8 @@ class SqueezeNet1_1:
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         SqueezeNet1_1.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -78,7 +80,7 @@ class SqueezeNet1_1:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="squeezenet1_1")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def stem(self, x):
         """Coarse features: 3x3/2 conv (no padding, ReLU) -> 3x3/2 max pool (H, W / 4).

@@ -41,6 +41,7 @@ class VGG19:
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        name="vgg19",
         **metaparameters,
     ):
         """Build learner -> classifier into self.model.
@@ -48,7 +49,8 @@ class VGG19:
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
-        Keyword metaparameters override the class defaults for this instance only.
+        name is the model's name, as in keras.applications. Keyword metaparameters
+        override the class defaults for this instance only.
         """
         VGG19.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
@@ -86,7 +88,7 @@ class VGG19:
         else:
             outputs = x
 
-        self.model = keras.Model(inputs, outputs, name="vgg19")
+        self.model = keras.Model(inputs, outputs, name=name)
 
     def learner(self, x, groups):
         """Feature learning: the groups in order, block1 ... block5.

@@ -178,6 +178,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="augmented_resnet",
 ):
     """Build AugmentedResNet: pre-stem -> stem -> learner -> classifier, as a keras.Model.
 
@@ -194,6 +195,7 @@ def build_model(
         network.save("serving.keras")  # detached: feed it preprocessed images
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -232,7 +234,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="augmented_resnet")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

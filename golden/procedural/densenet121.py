@@ -165,6 +165,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="densenet121",
 ):
     """Build DenseNet121: stem -> learner -> classifier, as a keras.Model.
 
@@ -172,6 +173,7 @@ def build_model(
     the feature maps to one vector per image, as in keras.applications.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -203,7 +205,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="densenet121")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

@@ -295,6 +295,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="inception_v1",
 ):
     """Build InceptionV1: stem -> learner -> classifier, as a keras.Model.
 
@@ -312,6 +313,7 @@ def build_model(
     include_aux=False builds the single-output model for inference.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -355,7 +357,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="inception_v1")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

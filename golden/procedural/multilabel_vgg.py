@@ -134,6 +134,7 @@ def build_model(
     include_top=True,
     pooling=None,
     metaparameters=None,
+    name="multilabel_vgg",
 ):
     """Build MultilabelVGG: learner -> classifier, as a keras.Model.
 
@@ -156,6 +157,7 @@ def build_model(
     metaparameters["heads"] sets each head's name, n_classes and activation.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -195,7 +197,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="multilabel_vgg")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

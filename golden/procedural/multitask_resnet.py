@@ -176,6 +176,7 @@ def build_model(
     include_top=True,
     pooling=None,
     metaparameters=None,
+    name="multitask_resnet",
 ):
     """Build MultitaskResNet: stem -> learner -> classifier, as a keras.Model.
 
@@ -200,6 +201,7 @@ def build_model(
     metaparameters["heads"] sets each head's name, n_classes and activation.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -234,7 +236,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="multitask_resnet")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="resnet50_v1_5",
 ):
     """Build ResNet50V1_5: stem -> learner -> classifier, as a keras.Model.
 
@@ -174,6 +175,7 @@ def build_model(
     the feature maps to one vector per image, as in keras.applications.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -205,7 +207,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="resnet50_v1_5")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

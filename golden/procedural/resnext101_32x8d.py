@@ -175,6 +175,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="resnext101_32x8d",
 ):
     """Build ResNeXt101_32x8d: stem -> learner -> classifier, as a keras.Model.
 
@@ -182,6 +183,7 @@ def build_model(
     the feature maps to one vector per image, as in keras.applications.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -213,7 +215,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="resnext101_32x8d")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

@@ -191,6 +191,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="se_resnet50",
 ):
     """Build SEResNet50: stem -> learner -> classifier, as a keras.Model.
 
@@ -198,6 +199,7 @@ def build_model(
     the feature maps to one vector per image, as in keras.applications.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -229,7 +231,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="se_resnet50")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

@@ -194,6 +194,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="se_resnext50_32x4d",
 ):
     """Build SEResNeXt50_32x4d: stem -> learner -> classifier, as a keras.Model.
 
@@ -201,6 +202,7 @@ def build_model(
     the feature maps to one vector per image, as in keras.applications.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -232,7 +234,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="se_resnext50_32x4d")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="squeezenet1_1",
 ):
     """Build SqueezeNet1_1: stem -> learner -> classifier, as a keras.Model.
 
@@ -162,6 +163,7 @@ def build_model(
     the feature maps to one vector per image, as in keras.applications.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -193,7 +195,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="squeezenet1_1")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ def build_model(
     pooling=None,
     classifier_activation="softmax",
     metaparameters=None,
+    name="vgg16",
 ):
     """Build VGG16: learner -> classifier, as a keras.Model.
 
@@ -129,6 +130,7 @@ def build_model(
     the feature maps to one vector per image, as in keras.applications.
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
+    name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
     check_input_shape(input_shape)
@@ -169,7 +171,7 @@ def build_model(
     else:
         outputs = x
 
-    return keras.Model(inputs, outputs, name="vgg16")
+    return keras.Model(inputs, outputs, name=name)
 
 
 if __name__ == "__main__":
