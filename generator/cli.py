@@ -381,14 +381,6 @@ GoldenPresets = Annotated[
 ]
 
 
-# The checkout's own modelgen, run by an installed copy (see _in_checkout): its folder
-# first on sys.path, then its cli.main on the same arguments.
-_CHECKOUT_BOOTSTRAP = (
-    "import sys; sys.path[0] = sys.argv[1]; "
-    "from generator.cli import main; sys.exit(main(sys.argv[2:]))"
-)
-
-
 def _in_checkout(args: list[str], golden_dir: Path | None) -> None:
     """Inside a checkout, golden files are the checkout's templates' and presets': an
     installed copy of modelgen (`pip install .`) hands the command to the checkout's own
@@ -396,6 +388,7 @@ def _in_checkout(args: list[str], golden_dir: Path | None) -> None:
     import subprocess
 
     from .golden import other_checkout
+    from .verify import entry_command
 
     root = other_checkout(golden_dir)
     if root is None:
@@ -407,8 +400,8 @@ def _in_checkout(args: list[str], golden_dir: Path | None) -> None:
         err=True,
     )
     sys.stdout.flush()
-    bootstrap = [sys.executable, "-c", _CHECKOUT_BOOTSTRAP, str(root)]
-    raise typer.Exit(subprocess.run([*bootstrap, "golden", *args]).returncode)
+    command = entry_command(root, "generator.cli", ["golden", *args])  # the checkout's cli
+    raise typer.Exit(subprocess.run(command).returncode)
 
 
 def _templates_used() -> str:

@@ -511,14 +511,35 @@ class Result:
         return statistics.median(times) if times else float("nan")
 
 
-def optimizer_for(recipe: dict | None):
-    """The recipe's Keras optimizer (task["recipe"]: registry.Recipe.as_task()); Adam 1e-3
-    (registry.DEFAULT_RECIPE) for a task without one (an emitted file of no known kind)."""
-    import keras
-
+def recipe_or_default(recipe: dict | None) -> dict:
+    """task["recipe"] (registry.Recipe.as_task()), or registry.DEFAULT_RECIPE's for a task
+    without one (an emitted file of no known kind)."""
     from .registry import DEFAULT_RECIPE
 
-    recipe = recipe or DEFAULT_RECIPE.as_task()
+    return recipe or DEFAULT_RECIPE.as_task()
+
+
+def task_batch(model, module, task: dict, batch_size: int, seed: int = 0) -> Batch:
+    """The task's synthetic batch for a built model: its kind's batch maker (TASKS), given
+    the module's detector helpers; "auto" (an emitted file) is read off those helpers and
+    the model's inputs, else off its outputs (inspect_task)."""
+    import numpy as np
+
+    kind = task.get("kind", "auto")
+    api = detector_api(module)
+    if kind == "auto" and api is not None and len(model.inputs) == 2:
+        kind = "detector"  # an emitted detector file: its own helpers make the targets
+    elif kind == "auto" and api is not None and len(model.inputs) == 3:
+        kind = "faster_rcnn"
+    make = tasks().get(kind, inspect_task)
+    return make(model, batch_size, np.random.default_rng(seed), {**task, "api": api})
+
+
+def optimizer_for(recipe: dict | None):
+    """The recipe's Keras optimizer (recipe_or_default)."""
+    import keras
+
+    recipe = recipe_or_default(recipe)
     config = {"learning_rate": recipe["learning_rate"]}
     return keras.optimizers.get({"class_name": recipe["optimizer"], "config": config})
 
@@ -579,8 +600,6 @@ def verify_file(
     keras = import_keras()
     import numpy as np
 
-    from .registry import DEFAULT_RECIPE
-
     set_random_seed(keras, seed)
     module = load_module(path)
     model = build_from_module(module, **build_kwargs)
@@ -591,16 +610,8 @@ def verify_file(
     for name, shape in zip(model.output_names, result.output_shapes, strict=True):
         out(f"  output {name}: {shape}")
 
-    kind = task.get("kind", "auto")
-    api = detector_api(module)
-    if kind == "auto" and api is not None and len(model.inputs) == 2:
-        kind = "detector"  # an emitted detector file: its own helpers make the targets
-    elif kind == "auto" and api is not None and len(model.inputs) == 3:
-        kind = "faster_rcnn"
-    task = {**task, "api": api}
-    make = tasks().get(kind, inspect_task)
     try:
-        batch = make(model, batch_size, np.random.default_rng(seed), task)
+        batch = task_batch(model, module, task, batch_size, seed)
         check_gradients(model, batch)
         # XLA on a CPU costs more than it saves on tensorflow; on jax, "auto" compiles
         # unless the model cannot be (a pre-stem's random augmentation), with no warning.
@@ -617,7 +628,7 @@ def verify_file(
         raise StageError("train", f"the loss is not finite: {result.losses}")
     out(f"  {training_line(result, batch_size)}")
     if len(result.losses) > 1 and not result.losses[-1] < result.losses[0]:
-        recipe = task.get("recipe") or DEFAULT_RECIPE.as_task()
+        recipe = recipe_or_default(task.get("recipe"))
         how = f" ({recipe['optimizer']}, learning rate {recipe['learning_rate']:g})"
         raise StageError(
             "train",

@@ -63,16 +63,20 @@ def preset_jobs(
 # The child's first lines: this package's folder, not the current one, first on sys.path.
 # `python -m generator.harness` would put the current folder first, so a `generator/` or
 # `keras.py` there (another project, a download) would be imported in modelgen's place.
-_BOOTSTRAP = (
-    "import sys; sys.path[0] = sys.argv[1]; "
-    "from generator.harness import main; sys.exit(main(sys.argv[2:]))"
-)
+def entry_command(root: Path, module: str, args: list[str]) -> list[str]:
+    """A command line running `module`.main(args) of the modelgen whose folder is root,
+    that folder first on sys.path: `python -m` would put the current folder first."""
+    code = (
+        "import sys; sys.path[0] = sys.argv[1]; "
+        f"from {module} import main; sys.exit(main(sys.argv[2:]))"
+    )
+    return [sys.executable, "-c", code, str(root), *args]
 
 
 def child_command(config: Path) -> list[str]:
     """The child's command line: the harness of this modelgen, on the jobs in config."""
-    package_root = str(Path(__file__).resolve().parent.parent)
-    return [sys.executable, "-c", _BOOTSTRAP, package_root, str(config)]
+    package_root = Path(__file__).resolve().parent.parent
+    return entry_command(package_root, "generator.harness", [str(config)])
 
 
 def child_env(backend: str | None) -> dict:

@@ -49,9 +49,7 @@ def train_as_verify_does(model, module, task: dict, logits: bool) -> float:
     """What `modelgen verify` does to a built model (harness.verify_file): the task's
     synthetic batch, every trainable variable's gradient finite and non-zero, then one
     optimizer step with a finite loss. Returns that loss."""
-    task = {**task, "api": harness.detector_api(module)}
-    make = harness.tasks()[task["kind"]]
-    batch = make(model, 2, np.random.default_rng(0), task)
+    batch = harness.task_batch(model, module, task, 2)
     if logits:  # built with classifier_activation=None: the class losses take logits
         scores = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         batch.losses = [
@@ -91,10 +89,8 @@ def run(job: dict) -> dict:
         "n_outputs": len(outputs),
         "diff": max(diffs),
     }
-    if keras.backend.backend() in job.get("train_on", []):  # after the comparison: it
-        report["train_loss"] = train_as_verify_does(
-            model, module, job["task"], logits=job["build"].get("classifier_activation", 1) is None
-        )  # moves weights
+    if keras.backend.backend() in job.get("train_on", []):  # after the comparison: it moves
+        report["train_loss"] = train_as_verify_does(model, module, job["task"], job["logits"])
     return report
 
 

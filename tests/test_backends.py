@@ -167,6 +167,7 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
                     "output_names": list(result) if isinstance(result, dict) else None,
                     "task": task,  # what `modelgen verify` would train it on
                     "train_on": list(TRAIN_ON),
+                    "logits": kwargs.get("classifier_activation", "softmax") is None,
                 }
             )
         keras.backend.clear_session()
