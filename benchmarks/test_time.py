@@ -30,7 +30,6 @@ from generator.spec import preset_names  # noqa: E402
 # Tests that loop over every preset inside one test (their time grows with the zoo).
 EVERY_PRESET_INSIDE = (
     "test_backends.py::test_every_golden_model_matches_on_torch_and_jax",
-    "test_verify.py::test_verify_every_preset_in_both_styles_on_torch",
     "test_golden.py::",
     "test_summary.py::test_every_preset_totals_equal_the_plan_and_list",
     "test_hostile.py::test_the_allowed_names_are_computed_from_the_golden_files",

@@ -344,6 +344,19 @@ def reduced_metaparameters(preset: str, style: str):
     return shallow(default_metaparameters(preset, style))
 
 
+def reduced_depth_sets(preset: str) -> list[str]:
+    """--set items that build a deep sibling (deep_siblings()) at reduced depth: at
+    most MAX_DEPTH blocks (or layers) per group, as the other architecture checks do."""
+    if preset not in deep_siblings():
+        return []
+    sets = []
+    for index, group in enumerate(plan(preset).spec.learner.groups):
+        for key in ("n_blocks", "n_layers"):
+            if (getattr(group, key, None) or 0) > MAX_DEPTH:
+                sets.append(f"learner.groups.{index}.{key}={MAX_DEPTH}")
+    return sets
+
+
 def reduced_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
     """small_kwargs(), and reduced depth for a deep sibling (cut from that style's own
     metaparameters): the build the architecture checks use (training step, style

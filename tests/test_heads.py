@@ -1,9 +1,8 @@
 """keras.applications-style head switches for every family: include_top, pooling, n_classes,
 classifier_activation, and the ValueErrors for bad combinations.
 
-test_models.py checks the switches layer by layer on a few ResNets and VGG; this file holds
-every family's smallest preset to the same behaviour, whatever its classifier kind (dense,
-SqueezeNet's conv classifier, GoogLeNet's dropout head) and auxiliary heads.
+Every family's smallest preset, whatever its classifier kind (dense, SqueezeNet's conv
+classifier, GoogLeNet's dropout head) and auxiliary heads, in both styles.
 """
 
 import keras
@@ -87,9 +86,13 @@ def test_head_switches_of_every_family(preset, style):
     maps = np.asarray(features(x, training=False))
 
     # pooling reduces those same maps to one vector per image.
-    for pooling, reduce in (("avg", np.mean), ("max", np.max)):
+    for pooling, reduce, layer_type in (
+        ("avg", np.mean, keras.layers.GlobalAveragePooling2D),
+        ("max", np.max, keras.layers.GlobalMaxPooling2D),
+    ):
         pooled = make(include_top=False, pooling=pooling)
         assert tuple(pooled.output.shape) == (None, channels), pooling
+        assert isinstance(pooled.layers[-1], layer_type), pooling
         pooled.set_weights(features.get_weights())
         got = np.asarray(pooled(x, training=False))
         diff = float(np.max(np.abs(got - reduce(maps, axis=(1, 2)))))
@@ -99,16 +102,20 @@ def test_head_switches_of_every_family(preset, style):
         check_named_heads(preset, style, shape, x, meta)
         return
 
-    # The top: n_classes scores, softmax by default, raw scores with activation None.
+    # The top: the preset's classes by default (1000, ImageNet's, for most), softmax by
+    # default, in the layer named "predictions" (keras.applications' name); n_classes of
+    # them when given, raw scores with activation None.
     one = single_output_kwargs(preset)
-    default = make(n_classes=5, **one)
-    assert tuple(default.output.shape) == (None, 5)
+    default = make(**one)
+    assert tuple(default.output.shape) == (None, plan(preset).spec.n_classes)
+    assert default.layers[-1].name == "predictions", default.layers[-1].name
     probabilities = np.asarray(default(x, training=False))
     assert np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
     assert np.all(probabilities >= 0)
 
     logits_model = make(n_classes=7, classifier_activation=None, **one)
     assert tuple(logits_model.output.shape) == (None, 7)
+    assert logits_model.layers[-1].name == "predictions"
     logits = np.asarray(logits_model(x, training=False))
     assert not np.allclose(logits.sum(axis=-1), 1.0), f"{preset}: a softmax was applied"
 

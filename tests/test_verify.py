@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import (
     DETECTORS,
-    MAX_DEPTH,
     PRESETS,
     ROOT,
     STYLES,
     architecture,
     deep_siblings,
     plan,
+    reduced_depth_sets,
     small_input,
 )
 
@@ -95,19 +95,6 @@ DETECTOR_SETS = {
 }
 
 
-def reduced_depth_sets(preset: str) -> list[str]:
-    """--set items that build a deep sibling (conftest.deep_siblings) at reduced depth: at
-    most MAX_DEPTH blocks (or layers) per group, as the other architecture checks do."""
-    if preset not in deep_siblings():
-        return []
-    sets = []
-    for index, group in enumerate(plan(preset).spec.learner.groups):
-        for key in ("n_blocks", "n_layers"):
-            if (getattr(group, key, None) or 0) > MAX_DEPTH:
-                sets.append(f"learner.groups.{index}.{key}={MAX_DEPTH}")
-    return sets
-
-
 def test_reduced_depth_sets_cut_only_the_depth():
     assert reduced_depth_sets("resnet18") == []
     assert reduced_depth_sets("resnet152") == [
@@ -130,19 +117,22 @@ def test_reduced_depth_sets_cut_only_the_depth():
 JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoencoder", "fast_rcnn"]
 # On torch, through `modelgen verify`: one preset of each task kind, a deep sibling (its
 # reduced_depth_sets), a pre-stem that rescales raw pixels and VGG16 (its own recipe: a
-# lower rate), in both styles, three steps: the loss must fall. Every golden
-# model in both styles trains on torch with the same harness code in
+# lower rate), three steps: the loss must fall. Procedural, and in both styles the deep
+# sibling and Faster R-CNN (the most machinery: its own layers, four losses), each in
+# its own child already (their --set items). Every golden model in both styles trains on
+# torch with the same harness code in
 # test_backends.test_every_golden_model_matches_on_torch_and_jax (its torch child).
 TORCH_SET = [*JAX_SET, "faster_rcnn", "resnet152", "augmented_resnet", "vgg16"]
+BOTH_STYLES_ON_TORCH = ("faster_rcnn", "resnet152")
 
 
-def verify_runs(presets) -> dict[tuple, list[str]]:
-    """One `modelgen verify` child per input size and set of --set items (a detector's own,
-    a deep sibling's reduced_depth_sets): {(side, items): presets}."""
+def verify_runs(presets, styles=lambda preset: ("procedural",)) -> dict[tuple, list[str]]:
+    """One `modelgen verify` child per input size, set of --set items (a detector's own, a
+    deep sibling's reduced_depth_sets) and styles: {(side, items, styles): presets}."""
     runs = defaultdict(list)
     for preset in sorted(presets):
         items = tuple(DETECTOR_SETS.get(preset, reduced_depth_sets(preset)))
-        runs[(small_input(preset)[0], items)].append(preset)
+        runs[(small_input(preset)[0], items, tuple(styles(preset)))].append(preset)
     return dict(runs)
 
 
@@ -151,29 +141,30 @@ def test_verify_covers_every_kind():
     assert kinds == set(TASKS) - {"auto"}  # auto: an emitted file (the broken fixtures)
     assert {task_for_plan(plan(preset))["kind"] for preset in JAX_SET} == kinds - {"faster_rcnn"}
     assert {task_for_plan(plan(preset))["kind"] for preset in TORCH_SET} == kinds
-    assert set(TORCH_SET) & deep_siblings()
+    assert set(TORCH_SET) & deep_siblings() & set(BOTH_STYLES_ON_TORCH)
+    assert "faster_rcnn" in BOTH_STYLES_ON_TORCH and set(BOTH_STYLES_ON_TORCH) <= set(TORCH_SET)
     assert any(task_for_plan(plan(preset)).get("pixels") for preset in TORCH_SET)
 
 
 def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
     """Run `modelgen verify` on the presets at their small test inputs, the deep siblings
-    at reduced depth, one child per input size and set of --set items (a detector's own,
-    reduced_depth_sets), and check each report: the count Keras built is the static plan's
-    at that size, the losses are finite."""
+    at reduced depth, in styles(preset), one child per input size, set of --set items (a
+    detector's own, reduced_depth_sets) and styles, and check each report: the count Keras
+    built is the static plan's at that size, the losses are finite."""
     assert sorted(DETECTOR_SETS) == sorted(p for p in PRESETS if architecture(p) in DETECTORS)
-    for (side, items), group in sorted(verify_runs(presets).items()):
+    for (side, items, styles_run), group in sorted(verify_runs(presets, styles).items()):
         overrides = list(items)
-        style_args = [arg for style in styles for arg in ("--style", style)]
+        style_args = [arg for style in styles_run for arg in ("--style", style)]
         sets = [arg for value in overrides for arg in ("--set", value)]
         args = [*group, *style_args, *sets, "--input-size", str(side), "--steps", str(steps)]
         proc = run_verify(*args, "--batch", "2", backend=backend)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert f"verify: {len(styles) * len(group)} model(s) built, trained and passed" in (
+        assert f"verify: {len(styles_run) * len(group)} model(s) built, trained and passed" in (
             proc.stdout
         )
         for preset in group:
             small = plan_for(preset, [*overrides, f"input_shape={list(small_input(preset))}"])
-            for style in styles:
+            for style in styles_run:
                 label = re.escape(f"{preset} ({style}):")
                 report = re.search(label + r"\n(.*?)  ok: ", proc.stdout, re.S)
                 assert report, f"no report for {preset} ({style}) on {backend}"
@@ -186,18 +177,24 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
 
 
 @pytest.mark.slow
-def test_verify_each_task_kind_in_both_styles_on_torch():
-    """TORCH_SET, both styles, three steps at the small test input (a deep sibling at
-    reduced depth), on the torch backend (eager: no graph to compile per model): every
-    loss falls under its family's recipe (verify fails a model whose loss does not)."""
-    verify_presets(TORCH_SET, STYLES, "torch", steps=3)
+def test_verify_each_task_kind_on_torch():
+    """TORCH_SET (BOTH_STYLES_ON_TORCH in both styles), three steps at the small test input
+    (a deep sibling at reduced depth), on the torch backend (eager: no graph to compile per
+    model): every loss falls under its family's recipe (verify fails a model whose loss
+    does not)."""
+    verify_presets(
+        TORCH_SET,
+        lambda preset: STYLES if preset in BOTH_STYLES_ON_TORCH else ("procedural",),
+        "torch",
+        steps=3,
+    )
 
 
 @pytest.mark.slow
 def test_verify_each_task_kind_on_jax():
     """JAX_SET, procedural, one step, on the jax backend (jax[cpu]): the harness's jax
     gradient check and the jit-compiled training step."""
-    verify_presets(JAX_SET, ["procedural"], "jax")
+    verify_presets(JAX_SET, lambda preset: ("procedural",), "jax")
 
 
 @pytest.mark.slow
