@@ -276,6 +276,18 @@ def schema(
     _write_or_print(text, output, force)
 
 
+@app.command()
+def fields(
+    output: Output = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Print the spec's field reference (Markdown, docs/fields.md): every section and
+    field, its type, default and values, from the models that validate a spec."""
+    from .reference import field_reference
+
+    _write_or_print(field_reference(), output, force)
+
+
 class SummaryFormat(str, Enum):
     text = "text"
     json = "json"

@@ -274,6 +274,14 @@ class Plan:
         return ARCHITECTURES[self.spec.architecture]
 
     @property
+    def published_weights(self):
+        """The published ImageNet weights this classifier loads with weights="imagenet"
+        (generator/pretrained.py), or None."""
+        from .pretrained import published_for
+
+        return published_for(self.spec)
+
+    @property
     def templates(self) -> list[str]:
         """The piece templates the emitted file is made of, in reading order: the helpers
         the pieces call, the pre-stem, the backbone's pieces, then the architecture's."""

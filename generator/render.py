@@ -166,9 +166,9 @@ def _is_main_guard(node: ast.stmt) -> bool:
 def check_emitted(source: str, text: str) -> ast.Module:
     """Defence in depth for specs from strangers: the formatted file must keep, word for
     word, the docstring the templates wrote (black did not reflow spec text into code), and
-    its top level may only hold that docstring, imports of keras, one assignment, function
-    and class definitions and the __main__ guard: importing it runs nothing else. Returns
-    the parsed file."""
+    its top level may only hold that docstring, imports of keras, assignments
+    (METAPARAMETERS, IMAGENET_WEIGHTS), function and class definitions and the __main__
+    guard: importing it runs nothing else. Returns the parsed file."""
     tree = ast.parse(text)
     if ast.get_docstring(tree, clean=False) != ast.get_docstring(ast.parse(source), clean=False):
         raise UnsafeOutput("formatting changed the module docstring")

@@ -7,6 +7,7 @@ harmless: importing it only defines things. The top level is exactly
     the module docstring (and its text is exactly what the spec's fields say),
     `import keras`, `from keras import layers`,
     METAPARAMETERS = <a literal>        (procedural) | one plain class       (oop)
+    IMAGENET_WEIGHTS = <a literal>      (both, where weights="imagenet" is offered)
     function definitions                (procedural) |
     if __name__ == "__main__": ...
 
@@ -170,13 +171,10 @@ def check_top_level(tree: ast.Module, style: str, class_name: str) -> None:
             kinds.append("import")
         elif isinstance(node, ast.Assign):
             targets = [ast.unparse(t) for t in node.targets]
-            if (
-                style != "procedural"
-                or targets != ["METAPARAMETERS"]
-                or not _is_literal(node.value)
-            ):
+            allowed = (["METAPARAMETERS"] if style == "procedural" else []) + ["IMAGENET_WEIGHTS"]
+            if targets[0] not in allowed or len(targets) != 1 or not _is_literal(node.value):
                 _fail(f"assignment {targets}", node)
-            kinds.append("assign")
+            kinds.append("assign" if targets == ["METAPARAMETERS"] else "weights")
         elif isinstance(node, ast.FunctionDef):
             if style != "procedural":
                 _fail(f"module-level def {node.name} in an oop file", node)
@@ -197,10 +195,11 @@ def check_top_level(tree: ast.Module, style: str, class_name: str) -> None:
             kinds.append("main")
         else:
             _fail(f"top-level {type(node).__name__}: {ast.unparse(node)[:80]!r}", node)
+    weights = ["weights"] if "weights" in kinds else []  # the published weights' addresses
     want = (
-        ["import", "import", "assign", *["def"] * kinds.count("def"), "main"]
+        ["import", "import", "assign", *weights, *["def"] * kinds.count("def"), "main"]
         if style == "procedural"
-        else ["import", "import", "class", "main"]
+        else ["import", "import", *weights, "class", "main"]
     )
     if kinds != want:
         _fail(f"top-level layout {kinds}, want {want}")
@@ -251,7 +250,19 @@ def intended_docstring(raw: dict) -> str:
         tail.append(raw["citation"])
     reference = raw.get("reference", "")
     if reference.startswith("keras.applications."):
-        tail.append(f"Layer names match {reference}, so its weights load by name.")
+        from generator.pretrained import published_for
+        from generator.spec import validate
+
+        if published_for(validate(raw, "spec")):  # weights="imagenet": the published file
+            tail.append(
+                f"Layer names match {reference}, so its weights load by name:\n"
+                'weights="imagenet" fetches and loads its published ImageNet weights.'
+            )
+        else:
+            tail.append(
+                f"Layer names follow {reference}'s; this backbone differs from it, so its\n"
+                "published weights do not fit."
+            )
     elif reference:
         tail.append(f"Reference network: {reference}.")
     parts = [part for part in (description, "\n".join(tail)) if part]

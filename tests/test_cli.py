@@ -717,6 +717,7 @@ COMMANDS = [
     ["diagram"],
     ["summary"],
     ["schema"],
+    ["fields"],
     ["golden", "check"],
     ["golden", "update"],
     ["version"],

@@ -75,8 +75,14 @@ def test_head_switches_of_every_family(preset, style):
     def make(**kwargs):
         return build(preset, style, metaparameters=meta, input_shape=shape, **kwargs)
 
-    # include_top=False: the learner's feature maps, no classifier or auxiliary layers.
-    features = make(include_top=False)
+    # include_top=False: the learner's feature maps, no classifier or auxiliary layers; by
+    # default at any input size (a resizing pre-stem resizes to the input_shape it is given).
+    pre_stem = plan(preset).spec.pre_stem
+    if pre_stem is not None and pre_stem.takes_any_size:
+        features = make(include_top=False)
+    else:
+        features = build(preset, style, metaparameters=meta, include_top=False)
+        assert tuple(features.input_shape) == (None, None, None, shape[2])
     assert len(features.outputs) == 1
     assert len(features.output.shape) == 4
     channels = features.output.shape[-1]
@@ -113,7 +119,12 @@ def test_head_switches_of_every_family(preset, style):
     assert np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
     assert np.all(probabilities >= 0)
 
-    logits_model = make(n_classes=7, classifier_activation=None, **one)
+    image = keras.Input(shape=shape)  # input_tensor: the image input is this tensor
+    logits_model = build(
+        preset, style, metaparameters=meta, input_tensor=image, n_classes=7,
+        classifier_activation=None, **one,
+    )  # fmt: skip
+    assert logits_model.inputs[0] is image
     assert tuple(logits_model.output.shape) == (None, 7)
     assert logits_model.layers[-1].name == "predictions"
     logits = np.asarray(logits_model(x, training=False))

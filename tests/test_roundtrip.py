@@ -59,7 +59,9 @@ def test_small_save_and_load_round_trip(preset, style, tmp_path):
         if preset == "faster_rcnn":
             # Its outputs are losses summed over thousands of anchors and regions (the same
             # samples: the layers' SeedGenerator states are saved), and the two compiled
-            # graphs may sum in another order: equal up to float32 round-off.
-            np.testing.assert_allclose(after, before, rtol=1e-6)
+            # graphs may sum in another order: equal up to float32 round-off, which over
+            # such sums reaches 1.2e-5 of the loss (a clean-clone run: 2.340631 against
+            # 2.340660). The weights above are compared exactly.
+            np.testing.assert_allclose(after, before, rtol=1e-4)
         else:
             np.testing.assert_array_equal(after, before)

@@ -32,17 +32,26 @@ class AugmentedResNet:
 
     def __init__(
         self,
-        input_shape=(64, 64, 3),
+        input_shape=None,
         n_classes=10,
         include_top=True,
         include_pre_stem=True,
         pooling=None,
         classifier_activation="softmax",
+        input_tensor=None,
+        weights=None,
         name="augmented_resnet",
         **metaparameters,
     ):
         """Build pre-stem -> stem -> learner -> classifier into self.model.
 
+        input_shape is (height, width, channels), (64, 64, 3) by default: the size
+        the pre-stem resizes images of any size to; with include_top=False and
+        include_pre_stem=False, (None, None, 3) by default: any size.
+        input_tensor, a Keras tensor (keras.Input(...) or a layer's output), is the image
+        input instead of a new keras.Input; the model's inputs are where its graph starts.
+        weights: None (random initial weights) or the path to a
+        weights file saved from this model (model.save_weights("my.weights.h5")).
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
@@ -59,6 +68,18 @@ class AugmentedResNet:
         name is the model's name, as in keras.applications. Keyword metaparameters
         override the class defaults for this instance only.
         """
+        if input_tensor is not None and not keras.backend.is_keras_tensor(input_tensor):
+            raise ValueError(
+                f"input_tensor must be a Keras tensor, got {type(input_tensor).__name__}"
+            )
+        if input_shape is None:
+            # The size the pre-stem resizes to; without the pre-stem and the top, any size.
+            input_shape = (
+                (64, 64, 3) if include_top or include_pre_stem else (None, None, 3)
+            )
+        if input_tensor is not None and not include_pre_stem:
+            # The network alone takes the tensor as it is.
+            input_shape = tuple(input_tensor.shape[1:])
         AugmentedResNet.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
@@ -67,6 +88,11 @@ class AugmentedResNet:
             )
         params = {**self.metaparameters, **metaparameters}
         AugmentedResNet.check_metaparameters(params)
+        if weights == "imagenet" or not (weights is None or isinstance(weights, str)):
+            raise ValueError(
+                "weights must be None or the path to a weights file saved from this model "
+                f"(no ImageNet weights are published for these layers), got {weights!r}"
+            )
         if pooling not in (None, "avg", "max"):
             raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
         if include_top and pooling is not None:
@@ -76,11 +102,19 @@ class AugmentedResNet:
 
         if include_pre_stem:
             # Raw images in: the pre-stem preprocesses (and, in training, augments) them.
-            inputs = keras.Input(shape=(None, None, input_shape[-1]))  # any H, W
+            inputs = (
+                input_tensor
+                if input_tensor is not None
+                else keras.Input(shape=(None, None, input_shape[-1]))
+            )  # any H, W
             x = self.pre_stem(inputs, input_shape[0], input_shape[1])
         else:
             # The network alone, for serving: it takes preprocessed images.
-            inputs = keras.Input(shape=input_shape)
+            inputs = (
+                input_tensor
+                if input_tensor is not None
+                else keras.Input(shape=input_shape)
+            )
             x = inputs
         x = self.stem(x)
         x = self.learner(x, params["groups"])
@@ -92,8 +126,12 @@ class AugmentedResNet:
             outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
         else:
             outputs = x
+        if input_tensor is not None:  # the model starts where the tensor's graph starts
+            inputs = keras.utils.get_source_inputs(input_tensor)
 
         self.model = keras.Model(inputs, outputs, name=name)
+        if weights is not None:
+            AugmentedResNet.load_weights(self.model, weights)
 
     def pre_stem(self, x, height, width):
         """Pre-stem, in order: resize to height x width -> random horizontal flip ->
@@ -198,6 +236,17 @@ class AugmentedResNet:
         """Global average pool (one value per feature map), then n_classes scores."""
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         return layers.Dense(n_classes, activation=activation, name="predictions")(x)
+
+    @staticmethod
+    def load_weights(model, weights):
+        """Load the weights file at that path (saved from this file's model, say with
+        model.save_weights("my.weights.h5")) into the model."""
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"weights={weights!r} do not load into this model: {error}"
+            ) from error
 
     @staticmethod
     def check_input_shape(input_shape, fixed=False):

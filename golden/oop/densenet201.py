@@ -10,11 +10,25 @@ transition block (BN-ReLU-1x1 conv, 2x2/2 average pool) halves the channels
 before the global average pool. Convolutions have no bias, as in keras.applications.
 
 Huang et al., "Densely Connected Convolutional Networks", 2017.
-Layer names match keras.applications.DenseNet201, so its weights load by name.
+Layer names match keras.applications.DenseNet201, so its weights load by name:
+weights="imagenet" fetches and loads its published ImageNet weights.
 """
 
 import keras
 from keras import layers
+
+# keras.applications.DenseNet201's published ImageNet weights (weights="imagenet"): the file
+# with the top and the one without, each with its MD5 hash (keras.utils.get_file checks it).
+IMAGENET_WEIGHTS = {
+    "top": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/densenet/densenet201_weights_tf_dim_ordering_tf_kernels.h5",
+        "1ceb130c1ea1b78c3bf6114dbdfd8807",
+    ),
+    "notop": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/densenet/densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "c13680b51ded0fb44dff2d8f86ac8bb1",
+    ),
+}
 
 
 class DenseNet201:
@@ -37,22 +51,42 @@ class DenseNet201:
 
     def __init__(
         self,
-        input_shape=(224, 224, 3),
+        input_shape=None,
         n_classes=1000,
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        input_tensor=None,
+        weights=None,
         name="densenet201",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
 
+        input_shape is (height, width, channels), (224, 224, 3) by default; with
+        include_top=False, (None, None, 3) by default: any size.
+        input_tensor, a Keras tensor (keras.Input(...) or a layer's output), is the image
+        input instead of a new keras.Input; the model's inputs are where its graph starts.
+        weights: None (random initial weights), "imagenet" (keras.applications.DenseNet201's
+        published ImageNet weights; with the top, n_classes=1000) or the path to a
+        weights file saved from this model (model.save_weights("my.weights.h5")).
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
         name is the model's name, as in keras.applications. Keyword metaparameters
         override the class defaults for this instance only.
         """
+        if (
+            input_tensor is not None
+        ):  # the image input is this tensor (keras.Input or a layer's)
+            if not keras.backend.is_keras_tensor(input_tensor):
+                raise ValueError(
+                    f"input_tensor must be a Keras tensor, got {type(input_tensor).__name__}"
+                )
+            input_shape = tuple(input_tensor.shape[1:])
+        elif input_shape is None:
+            # The top's dense layers need the size; without them, any size.
+            input_shape = (224, 224, 3) if include_top else (None, None, 3)
         DenseNet201.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
@@ -61,6 +95,19 @@ class DenseNet201:
             )
         params = {**self.metaparameters, **metaparameters}
         DenseNet201.check_metaparameters(params)
+        if weights == "imagenet":
+            if metaparameters:
+                raise ValueError(
+                    'weights="imagenet" loads the published network: no metaparameters'
+                )
+            if include_top and n_classes != 1000:
+                raise ValueError('weights="imagenet" with the top needs n_classes=1000')
+            if input_shape[-1] != 3:
+                raise ValueError('weights="imagenet" needs RGB input (3 channels)')
+        elif weights is not None and not isinstance(weights, str):
+            raise ValueError(
+                f'weights must be None, "imagenet" or a file\'s path, got {weights!r}'
+            )
         if pooling not in (None, "avg", "max"):
             raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
         if include_top and pooling is not None:
@@ -68,7 +115,9 @@ class DenseNet201:
         if include_top:
             DenseNet201.check_int(n_classes, "n_classes")
 
-        inputs = keras.Input(shape=input_shape)
+        inputs = (
+            input_tensor if input_tensor is not None else keras.Input(shape=input_shape)
+        )
         x = self.stem(inputs)
         x = self.learner(
             x, params["groups"], params["growth_rate"], params["compression"]
@@ -81,8 +130,12 @@ class DenseNet201:
             outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
         else:
             outputs = x
+        if input_tensor is not None:  # the model starts where the tensor's graph starts
+            inputs = keras.utils.get_source_inputs(input_tensor)
 
         self.model = keras.Model(inputs, outputs, name=name)
+        if weights is not None:
+            DenseNet201.load_weights(self.model, weights, include_top)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv -> BN -> ReLU -> 3x3/2 max pool (H, W / 4)."""
@@ -162,6 +215,26 @@ class DenseNet201:
         """Global average pool (one value per feature map), then n_classes scores."""
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         return layers.Dense(n_classes, activation=activation, name="predictions")(x)
+
+    @staticmethod
+    def load_weights(model, weights, include_top):
+        """Load weights into the model: "imagenet", DenseNet201's published ImageNet
+        weights (IMAGENET_WEIGHTS: fetched once into the Keras cache, ~/.keras/models, with
+        their hash checked, then matched by layer name), or the path to a weights file saved
+        from this file's model (model.save_weights("my.weights.h5"))."""
+        if weights == "imagenet":
+            url, md5 = IMAGENET_WEIGHTS["top" if include_top else "notop"]
+            path = keras.utils.get_file(
+                url.rsplit("/", 1)[-1], url, cache_subdir="models", file_hash=md5
+            )
+            model.load_weights(path, by_name=True)  # a legacy .h5 file: by layer name
+            return
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"weights={weights!r} do not load into this model: {error}"
+            ) from error
 
     @staticmethod
     def check_input_shape(input_shape, fixed=False):

@@ -37,22 +37,41 @@ class SqueezeNet1_0:
 
     def __init__(
         self,
-        input_shape=(224, 224, 3),
+        input_shape=None,
         n_classes=1000,
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        input_tensor=None,
+        weights=None,
         name="squeezenet1_0",
         **metaparameters,
     ):
         """Build stem -> learner -> classifier into self.model.
 
+        input_shape is (height, width, channels), (224, 224, 3) by default; with
+        include_top=False, (None, None, 3) by default: any size.
+        input_tensor, a Keras tensor (keras.Input(...) or a layer's output), is the image
+        input instead of a new keras.Input; the model's inputs are where its graph starts.
+        weights: None (random initial weights) or the path to a
+        weights file saved from this model (model.save_weights("my.weights.h5")).
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
         name is the model's name, as in keras.applications. Keyword metaparameters
         override the class defaults for this instance only.
         """
+        if (
+            input_tensor is not None
+        ):  # the image input is this tensor (keras.Input or a layer's)
+            if not keras.backend.is_keras_tensor(input_tensor):
+                raise ValueError(
+                    f"input_tensor must be a Keras tensor, got {type(input_tensor).__name__}"
+                )
+            input_shape = tuple(input_tensor.shape[1:])
+        elif input_shape is None:
+            # The top's dense layers need the size; without them, any size.
+            input_shape = (224, 224, 3) if include_top else (None, None, 3)
         SqueezeNet1_0.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
@@ -61,6 +80,11 @@ class SqueezeNet1_0:
             )
         params = {**self.metaparameters, **metaparameters}
         SqueezeNet1_0.check_metaparameters(params)
+        if weights == "imagenet" or not (weights is None or isinstance(weights, str)):
+            raise ValueError(
+                "weights must be None or the path to a weights file saved from this model "
+                f"(no ImageNet weights are published for these layers), got {weights!r}"
+            )
         if pooling not in (None, "avg", "max"):
             raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
         if include_top and pooling is not None:
@@ -68,7 +92,9 @@ class SqueezeNet1_0:
         if include_top:
             SqueezeNet1_0.check_int(n_classes, "n_classes")
 
-        inputs = keras.Input(shape=input_shape)
+        inputs = (
+            input_tensor if input_tensor is not None else keras.Input(shape=input_shape)
+        )
         x = self.stem(inputs)
         x = self.learner(x, params["groups"])
         if include_top:
@@ -81,8 +107,12 @@ class SqueezeNet1_0:
             outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
         else:
             outputs = x
+        if input_tensor is not None:  # the model starts where the tensor's graph starts
+            inputs = keras.utils.get_source_inputs(input_tensor)
 
         self.model = keras.Model(inputs, outputs, name=name)
+        if weights is not None:
+            SqueezeNet1_0.load_weights(self.model, weights)
 
     def stem(self, x):
         """Coarse features: 7x7/2 conv (no padding, ReLU) -> 3x3/2 max pool (H, W / 4).
@@ -151,6 +181,17 @@ class SqueezeNet1_0:
         x = layers.Conv2D(n_classes, 1, activation="relu", name="top_conv")(x)
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         return layers.Activation(activation, name="predictions")(x)
+
+    @staticmethod
+    def load_weights(model, weights):
+        """Load the weights file at that path (saved from this file's model, say with
+        model.save_weights("my.weights.h5")) into the model."""
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"weights={weights!r} do not load into this model: {error}"
+            ) from error
 
     @staticmethod
     def check_input_shape(input_shape, fixed=False):

@@ -8,11 +8,25 @@ classifier flattens the maps into two 4096-unit dense layers (dropout 0.5, as in
 the paper's training setup; Keras applies it only while training).
 
 Simonyan and Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", 2014.
-Layer names match keras.applications.VGG19, so its weights load by name.
+Layer names match keras.applications.VGG19, so its weights load by name:
+weights="imagenet" fetches and loads its published ImageNet weights.
 """
 
 import keras
 from keras import layers
+
+# keras.applications.VGG19's published ImageNet weights (weights="imagenet"): the file
+# with the top and the one without, each with its MD5 hash (keras.utils.get_file checks it).
+IMAGENET_WEIGHTS = {
+    "top": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+        "cbe5617147190e668d6c5d5026f83318",
+    ),
+    "notop": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "253f8cb515780f3b799900260a226db6",
+    ),
+}
 
 
 class VGG19:
@@ -36,22 +50,42 @@ class VGG19:
 
     def __init__(
         self,
-        input_shape=(224, 224, 3),
+        input_shape=None,
         n_classes=1000,
         include_top=True,
         pooling=None,
         classifier_activation="softmax",
+        input_tensor=None,
+        weights=None,
         name="vgg19",
         **metaparameters,
     ):
         """Build learner -> classifier into self.model.
 
+        input_shape is (height, width, channels), (224, 224, 3) by default; with
+        include_top=False, (None, None, 3) by default: any size.
+        input_tensor, a Keras tensor (keras.Input(...) or a layer's output), is the image
+        input instead of a new keras.Input; the model's inputs are where its graph starts.
+        weights: None (random initial weights), "imagenet" (keras.applications.VGG19's
+        published ImageNet weights; with the top, n_classes=1000) or the path to a
+        weights file saved from this model (model.save_weights("my.weights.h5")).
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
 
         name is the model's name, as in keras.applications. Keyword metaparameters
         override the class defaults for this instance only.
         """
+        if (
+            input_tensor is not None
+        ):  # the image input is this tensor (keras.Input or a layer's)
+            if not keras.backend.is_keras_tensor(input_tensor):
+                raise ValueError(
+                    f"input_tensor must be a Keras tensor, got {type(input_tensor).__name__}"
+                )
+            input_shape = tuple(input_tensor.shape[1:])
+        elif input_shape is None:
+            # The top's dense layers need the size; without them, any size.
+            input_shape = (224, 224, 3) if include_top else (None, None, 3)
         VGG19.check_input_shape(input_shape)
         unknown = sorted(set(metaparameters) - set(self.metaparameters))
         if unknown:
@@ -60,6 +94,24 @@ class VGG19:
             )
         params = {**self.metaparameters, **metaparameters}
         VGG19.check_metaparameters(params)
+        if weights == "imagenet":
+            if metaparameters:
+                raise ValueError(
+                    'weights="imagenet" loads the published network: no metaparameters'
+                )
+            if include_top and n_classes != 1000:
+                raise ValueError('weights="imagenet" with the top needs n_classes=1000')
+            if include_top and tuple(input_shape[:2]) != (224, 224):
+                # Flatten feeds the dense layers: their weights fit this size only.
+                raise ValueError(
+                    'weights="imagenet" with the top needs input_shape=(224, 224, 3)'
+                )
+            if input_shape[-1] != 3:
+                raise ValueError('weights="imagenet" needs RGB input (3 channels)')
+        elif weights is not None and not isinstance(weights, str):
+            raise ValueError(
+                f'weights must be None, "imagenet" or a file\'s path, got {weights!r}'
+            )
         if pooling not in (None, "avg", "max"):
             raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
         if include_top and pooling is not None:
@@ -71,7 +123,9 @@ class VGG19:
                 "include_top=True needs a fixed input_shape: Flatten feeds dense layers"
             )
 
-        inputs = keras.Input(shape=input_shape)
+        inputs = (
+            input_tensor if input_tensor is not None else keras.Input(shape=input_shape)
+        )
         x = self.learner(inputs, params["groups"])
         if include_top:
             outputs = self.classifier(
@@ -87,8 +141,12 @@ class VGG19:
             outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
         else:
             outputs = x
+        if input_tensor is not None:  # the model starts where the tensor's graph starts
+            inputs = keras.utils.get_source_inputs(input_tensor)
 
         self.model = keras.Model(inputs, outputs, name=name)
+        if weights is not None:
+            VGG19.load_weights(self.model, weights, include_top)
 
     def learner(self, x, groups):
         """Feature learning: the groups in order, block1 ... block5.
@@ -120,6 +178,26 @@ class VGG19:
             if dropout:
                 x = layers.Dropout(dropout, name=f"fc{index}_dropout")(x)
         return layers.Dense(n_classes, activation=activation, name="predictions")(x)
+
+    @staticmethod
+    def load_weights(model, weights, include_top):
+        """Load weights into the model: "imagenet", VGG19's published ImageNet
+        weights (IMAGENET_WEIGHTS: fetched once into the Keras cache, ~/.keras/models, with
+        their hash checked, then matched by layer name), or the path to a weights file saved
+        from this file's model (model.save_weights("my.weights.h5"))."""
+        if weights == "imagenet":
+            url, md5 = IMAGENET_WEIGHTS["top" if include_top else "notop"]
+            path = keras.utils.get_file(
+                url.rsplit("/", 1)[-1], url, cache_subdir="models", file_hash=md5
+            )
+            model.load_weights(path, by_name=True)  # a legacy .h5 file: by layer name
+            return
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"weights={weights!r} do not load into this model: {error}"
+            ) from error
 
     @staticmethod
     def check_input_shape(input_shape, fixed=False):

@@ -227,6 +227,17 @@ def aux_classifier(x, n_classes, activation, name):
     return layers.Dense(n_classes, activation=activation, name=f"{name}_predictions")(x)
 
 
+def load_weights(model, weights):
+    """Load the weights file at that path (saved from this file's model, say with
+    model.save_weights("my.weights.h5")) into the model."""
+    try:
+        model.load_weights(weights)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"weights={weights!r} do not load into this model: {error}"
+        ) from error
+
+
 def check_input_shape(input_shape, fixed=False):
     """Refuse an input_shape that is not (height, width, channels) of positive integers;
     height and width may be None (any size) unless fixed."""
@@ -288,17 +299,25 @@ def check_metaparameters(params):
 
 
 def build_model(
-    input_shape=(224, 224, 3),
+    input_shape=None,
     n_classes=1000,
     include_top=True,
     include_aux=True,
     pooling=None,
     classifier_activation="softmax",
+    input_tensor=None,
+    weights=None,
     metaparameters=None,
     name="inception_v1",
 ):
     """Build InceptionV1: stem -> learner -> classifier, as a keras.Model.
 
+    input_shape is (height, width, channels), (224, 224, 3) by default; with
+    include_top=False, (None, None, 3) by default: any size.
+    input_tensor, a Keras tensor (keras.Input(...) or a layer's output), is the image
+    input instead of a new keras.Input; the model's inputs are where its graph starts.
+    weights: None (random initial weights) or the path to a
+    weights file saved from this model (model.save_weights("my.weights.h5")).
     include_top=False drops the classifier; pooling ("avg" or "max") then reduces
     the feature maps to one vector per image, as in keras.applications.
 
@@ -316,6 +335,17 @@ def build_model(
     name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
+    if (
+        input_tensor is not None
+    ):  # the image input is this tensor (keras.Input or a layer's)
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise ValueError(
+                f"input_tensor must be a Keras tensor, got {type(input_tensor).__name__}"
+            )
+        input_shape = tuple(input_tensor.shape[1:])
+    elif input_shape is None:
+        # The top's dense layers need the size; without them, any size.
+        input_shape = (224, 224, 3) if include_top else (None, None, 3)
     check_input_shape(input_shape)
     if not isinstance(metaparameters, dict):
         raise ValueError(f"metaparameters must be a dict, got {metaparameters!r}")
@@ -326,6 +356,11 @@ def build_model(
         )
     params = {**METAPARAMETERS, **metaparameters}
     check_metaparameters(params)
+    if weights == "imagenet" or not (weights is None or isinstance(weights, str)):
+        raise ValueError(
+            "weights must be None or the path to a weights file saved from this model "
+            f"(no ImageNet weights are published for these layers), got {weights!r}"
+        )
     if pooling not in (None, "avg", "max"):
         raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
     if include_top and pooling is not None:
@@ -337,7 +372,9 @@ def build_model(
             "include_aux=True needs a fixed input_shape: the auxiliary classifiers flatten"
         )
 
-    inputs = keras.Input(shape=input_shape)
+    inputs = (
+        input_tensor if input_tensor is not None else keras.Input(shape=input_shape)
+    )
     x = stem(inputs)
     x, taps = learner(x, params["groups"])
     if include_top:
@@ -356,8 +393,13 @@ def build_model(
         outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
     else:
         outputs = x
+    if input_tensor is not None:  # the model starts where the tensor's graph starts
+        inputs = keras.utils.get_source_inputs(input_tensor)
 
-    return keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
 
 
 if __name__ == "__main__":

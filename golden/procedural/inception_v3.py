@@ -12,7 +12,8 @@ keras.applications. include_aux=True adds the paper's auxiliary classifier on th
 grid (it needs a 299x299 input) and returns [main, aux].
 
 Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", 2015.
-Layer names match keras.applications.InceptionV3, so its weights load by name.
+Layer names match keras.applications.InceptionV3, so its weights load by name:
+weights="imagenet" fetches and loads its published ImageNet weights.
 """
 
 import keras
@@ -120,6 +121,19 @@ METAPARAMETERS = {
             "aux_after": [],
         },
     ]
+}
+
+# keras.applications.InceptionV3's published ImageNet weights (weights="imagenet"): the file
+# with the top and the one without, each with its MD5 hash (keras.utils.get_file checks it).
+IMAGENET_WEIGHTS = {
+    "top": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+        "9a0d58056eeedaa3f26cb7ebd46da564",
+    ),
+    "notop": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "bcbd6486424b2319ff4ef7d526e38f63",
+    ),
 }
 
 
@@ -359,6 +373,26 @@ def aux_classifier(x, n_classes, activation, name):
     return layers.Dense(n_classes, activation=activation, name=f"{name}_predictions")(x)
 
 
+def load_weights(model, weights, include_top):
+    """Load weights into the model: "imagenet", InceptionV3's published ImageNet
+    weights (IMAGENET_WEIGHTS: fetched once into the Keras cache, ~/.keras/models, with
+    their hash checked, then matched by layer name), or the path to a weights file saved
+    from this file's model (model.save_weights("my.weights.h5"))."""
+    if weights == "imagenet":
+        url, md5 = IMAGENET_WEIGHTS["top" if include_top else "notop"]
+        path = keras.utils.get_file(
+            url.rsplit("/", 1)[-1], url, cache_subdir="models", file_hash=md5
+        )
+        model.load_weights(path, by_name=True)  # a legacy .h5 file: by layer name
+        return
+    try:
+        model.load_weights(weights)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"weights={weights!r} do not load into this model: {error}"
+        ) from error
+
+
 def check_input_shape(input_shape, fixed=False):
     """Refuse an input_shape that is not (height, width, channels) of positive integers;
     height and width may be None (any size) unless fixed."""
@@ -420,17 +454,26 @@ def check_metaparameters(params):
 
 
 def build_model(
-    input_shape=(299, 299, 3),
+    input_shape=None,
     n_classes=1000,
     include_top=True,
     include_aux=False,
     pooling=None,
     classifier_activation="softmax",
+    input_tensor=None,
+    weights=None,
     metaparameters=None,
     name="inception_v3",
 ):
     """Build InceptionV3: stem -> learner -> classifier, as a keras.Model.
 
+    input_shape is (height, width, channels), (299, 299, 3) by default; with
+    include_top=False, (None, None, 3) by default: any size.
+    input_tensor, a Keras tensor (keras.Input(...) or a layer's output), is the image
+    input instead of a new keras.Input; the model's inputs are where its graph starts.
+    weights: None (random initial weights), "imagenet" (keras.applications.InceptionV3's
+    published ImageNet weights; with the top, n_classes=1000) or the path to a
+    weights file saved from this model (model.save_weights("my.weights.h5")).
     include_top=False drops the classifier; pooling ("avg" or "max") then reduces
     the feature maps to one vector per image, as in keras.applications.
 
@@ -448,6 +491,17 @@ def build_model(
     name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
+    if (
+        input_tensor is not None
+    ):  # the image input is this tensor (keras.Input or a layer's)
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise ValueError(
+                f"input_tensor must be a Keras tensor, got {type(input_tensor).__name__}"
+            )
+        input_shape = tuple(input_tensor.shape[1:])
+    elif input_shape is None:
+        # The top's dense layers need the size; without them, any size.
+        input_shape = (299, 299, 3) if include_top else (None, None, 3)
     check_input_shape(input_shape)
     if not isinstance(metaparameters, dict):
         raise ValueError(f"metaparameters must be a dict, got {metaparameters!r}")
@@ -458,6 +512,19 @@ def build_model(
         )
     params = {**METAPARAMETERS, **metaparameters}
     check_metaparameters(params)
+    if weights == "imagenet":
+        if metaparameters:
+            raise ValueError(
+                'weights="imagenet" loads the published network: no metaparameters'
+            )
+        if include_top and n_classes != 1000:
+            raise ValueError('weights="imagenet" with the top needs n_classes=1000')
+        if input_shape[-1] != 3:
+            raise ValueError('weights="imagenet" needs RGB input (3 channels)')
+    elif weights is not None and not isinstance(weights, str):
+        raise ValueError(
+            f'weights must be None, "imagenet" or a file\'s path, got {weights!r}'
+        )
     if pooling not in (None, "avg", "max"):
         raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
     if include_top and pooling is not None:
@@ -469,7 +536,9 @@ def build_model(
             "include_aux=True needs a fixed input_shape: the auxiliary classifiers flatten"
         )
 
-    inputs = keras.Input(shape=input_shape)
+    inputs = (
+        input_tensor if input_tensor is not None else keras.Input(shape=input_shape)
+    )
     x = stem(inputs)
     x, taps = learner(x, params["groups"])
     if include_top:
@@ -488,8 +557,13 @@ def build_model(
         outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
     else:
         outputs = x
+    if input_tensor is not None:  # the model starts where the tensor's graph starts
+        inputs = keras.utils.get_source_inputs(input_tensor)
 
-    return keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        load_weights(model, weights, include_top)
+    return model
 
 
 if __name__ == "__main__":

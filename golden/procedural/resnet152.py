@@ -9,7 +9,8 @@ Conventions are keras.applications': biased convolutions, BatchNormalization
 epsilon 1.001e-5.
 
 He et al., "Deep Residual Learning for Image Recognition", 2015.
-Layer names match keras.applications.ResNet152, so its weights load by name.
+Layer names match keras.applications.ResNet152, so its weights load by name:
+weights="imagenet" fetches and loads its published ImageNet weights.
 """
 
 import keras
@@ -23,6 +24,19 @@ METAPARAMETERS = {
         {"n_filters": 256, "n_blocks": 36, "strides": 2},
         {"n_filters": 512, "n_blocks": 3, "strides": 2},
     ]
+}
+
+# keras.applications.ResNet152's published ImageNet weights (weights="imagenet"): the file
+# with the top and the one without, each with its MD5 hash (keras.utils.get_file checks it).
+IMAGENET_WEIGHTS = {
+    "top": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet152_weights_tf_dim_ordering_tf_kernels.h5",
+        "100835be76be38e30d865e96f2aaae62",
+    ),
+    "notop": (
+        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "ee4c566cf9a93f14d82f913c2dc6dd0c",
+    ),
 }
 
 
@@ -115,6 +129,26 @@ def classifier(x, n_classes, activation):
     return layers.Dense(n_classes, activation=activation, name="predictions")(x)
 
 
+def load_weights(model, weights, include_top):
+    """Load weights into the model: "imagenet", ResNet152's published ImageNet
+    weights (IMAGENET_WEIGHTS: fetched once into the Keras cache, ~/.keras/models, with
+    their hash checked, then matched by layer name), or the path to a weights file saved
+    from this file's model (model.save_weights("my.weights.h5"))."""
+    if weights == "imagenet":
+        url, md5 = IMAGENET_WEIGHTS["top" if include_top else "notop"]
+        path = keras.utils.get_file(
+            url.rsplit("/", 1)[-1], url, cache_subdir="models", file_hash=md5
+        )
+        model.load_weights(path, by_name=True)  # a legacy .h5 file: by layer name
+        return
+    try:
+        model.load_weights(weights)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"weights={weights!r} do not load into this model: {error}"
+        ) from error
+
+
 def check_input_shape(input_shape, fixed=False):
     """Refuse an input_shape that is not (height, width, channels) of positive integers;
     height and width may be None (any size) unless fixed."""
@@ -160,16 +194,25 @@ def check_metaparameters(params):
 
 
 def build_model(
-    input_shape=(224, 224, 3),
+    input_shape=None,
     n_classes=1000,
     include_top=True,
     pooling=None,
     classifier_activation="softmax",
+    input_tensor=None,
+    weights=None,
     metaparameters=None,
     name="resnet152",
 ):
     """Build ResNet152: stem -> learner -> classifier, as a keras.Model.
 
+    input_shape is (height, width, channels), (224, 224, 3) by default; with
+    include_top=False, (None, None, 3) by default: any size.
+    input_tensor, a Keras tensor (keras.Input(...) or a layer's output), is the image
+    input instead of a new keras.Input; the model's inputs are where its graph starts.
+    weights: None (random initial weights), "imagenet" (keras.applications.ResNet152's
+    published ImageNet weights; with the top, n_classes=1000) or the path to a
+    weights file saved from this model (model.save_weights("my.weights.h5")).
     include_top=False drops the classifier; pooling ("avg" or "max") then reduces
     the feature maps to one vector per image, as in keras.applications.
 
@@ -177,6 +220,17 @@ def build_model(
     name is the model's name, as in keras.applications.
     """
     metaparameters = metaparameters or {}
+    if (
+        input_tensor is not None
+    ):  # the image input is this tensor (keras.Input or a layer's)
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise ValueError(
+                f"input_tensor must be a Keras tensor, got {type(input_tensor).__name__}"
+            )
+        input_shape = tuple(input_tensor.shape[1:])
+    elif input_shape is None:
+        # The top's dense layers need the size; without them, any size.
+        input_shape = (224, 224, 3) if include_top else (None, None, 3)
     check_input_shape(input_shape)
     if not isinstance(metaparameters, dict):
         raise ValueError(f"metaparameters must be a dict, got {metaparameters!r}")
@@ -187,6 +241,19 @@ def build_model(
         )
     params = {**METAPARAMETERS, **metaparameters}
     check_metaparameters(params)
+    if weights == "imagenet":
+        if metaparameters:
+            raise ValueError(
+                'weights="imagenet" loads the published network: no metaparameters'
+            )
+        if include_top and n_classes != 1000:
+            raise ValueError('weights="imagenet" with the top needs n_classes=1000')
+        if input_shape[-1] != 3:
+            raise ValueError('weights="imagenet" needs RGB input (3 channels)')
+    elif weights is not None and not isinstance(weights, str):
+        raise ValueError(
+            f'weights must be None, "imagenet" or a file\'s path, got {weights!r}'
+        )
     if pooling not in (None, "avg", "max"):
         raise ValueError(f'pooling must be None, "avg" or "max", got {pooling!r}')
     if include_top and pooling is not None:
@@ -194,7 +261,9 @@ def build_model(
     if include_top:
         check_int(n_classes, "n_classes")
 
-    inputs = keras.Input(shape=input_shape)
+    inputs = (
+        input_tensor if input_tensor is not None else keras.Input(shape=input_shape)
+    )
     x = stem(inputs)
     x = learner(x, params["groups"])
     if include_top:
@@ -205,8 +274,13 @@ def build_model(
         outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
     else:
         outputs = x
+    if input_tensor is not None:  # the model starts where the tensor's graph starts
+        inputs = keras.utils.get_source_inputs(input_tensor)
 
-    return keras.Model(inputs, outputs, name=name)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        load_weights(model, weights, include_top)
+    return model
 
 
 if __name__ == "__main__":
