@@ -359,6 +359,16 @@ def verify(
         Backend | None, typer.Option(help="Keras backend (default: $KERAS_BACKEND).")
     ] = None,
     overrides: Sets = None,
+    devices: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=1,
+            max=4096,
+            help="Train on N devices: keras.distribution.DataParallel (jax backend; the "
+            "batch splits between them).",
+        ),
+    ] = 1,
 ) -> None:
     """Build each emitted model in a child process, print its parameter count and output
     shapes, check every trainable variable gets a gradient and train it on synthetic data
@@ -375,6 +385,7 @@ def verify(
         input_size=input_size,
         batch=batch,
         backend=backend.value if backend else None,
+        devices=devices,
     )
     if code:
         raise typer.Exit(code)

@@ -370,6 +370,22 @@ def import_keras():
     return keras
 
 
+def data_parallel(keras, n: int) -> list[str]:
+    """Train on n devices with Keras 3's own distribution API: keras.distribution's
+    DataParallel (a replica of the model per device, each batch split between them) over
+    the first n devices; returns their names. StageError("build") where there are fewer.
+    On a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N devices."""
+    devices = keras.distribution.list_devices()
+    if len(devices) < n:
+        raise StageError(
+            "build",
+            f"--devices {n}: {len(devices)} device(s) here ({', '.join(devices)}); on a CPU, "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={n} makes {n}",
+        )
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:n]))
+    return devices[:n]
+
+
 def load_module(path: Path):
     """Import an emitted file as a module of its own."""
     try:
@@ -661,13 +677,17 @@ def training_line(result: Result, batch_size: int) -> str:
 def main(argv: list[str]) -> int:
     """python -m generator.harness JOBS.json: run every job, one report line each.
 
-    JOBS.json holds {"steps", "batch", "jobs": [{"label", "path", "task", "build"}]};
-    exit 0 only if every job passed."""
+    JOBS.json holds {"steps", "batch", "devices", "jobs": [{"label", "path", "task",
+    "build"}]}; exit 0 only if every job passed."""
     from .errors import printable  # a label or an exception's text may hold ESC, \x00 ...
 
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    devices = config.get("devices", 1)
     try:  # once: keras (or its backend) missing is one line per model, not a retry each
-        import_keras()
+        keras = import_keras()
+        if devices > 1:  # before any model is built: its variables go to every device
+            names = data_parallel(keras, devices)
+            print(f"verify: keras.distribution.DataParallel over {', '.join(names)}", flush=True)
     except StageError as exc:
         reason = printable(exc.reason)
         for job in config["jobs"]:

@@ -98,7 +98,18 @@ def run_verify(
     input_size: int | None,
     batch: int,
     backend: str | None,
+    devices: int = 1,
 ) -> int:
+    if devices > 1:
+        chosen = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+        if chosen != "jax":
+            raise SpecError(
+                "--devices", "", f"needs the jax backend (keras.distribution), not {chosen}"
+            )
+        if batch % devices:
+            raise SpecError(
+                "--batch", "", f"{batch} does not split over {devices} devices: use a multiple"
+            )
     with tempfile.TemporaryDirectory(prefix="modelgen-verify-") as tmp:
         folder = Path(tmp)
         jobs = []
@@ -112,7 +123,15 @@ def run_verify(
         # are noise in a log.
         progress = sys.stdout.isatty()
         config.write_text(
-            json.dumps({"steps": steps, "batch": batch, "progress": progress, "jobs": jobs}),
+            json.dumps(
+                {
+                    "steps": steps,
+                    "batch": batch,
+                    "devices": devices,
+                    "progress": progress,
+                    "jobs": jobs,
+                }
+            ),
             encoding="utf-8",
         )
         sys.stdout.flush()

@@ -119,7 +119,9 @@ def test_empty_groups_and_bad_arguments_are_refused(preset, style):
     top = "groups" if "groups" in defaults else "filters"  # the autoencoder's widths
     raises_naming(preset, style, top, metaparameters={top: []})
     raises_naming(preset, style, top, metaparameters={top: ()})
-    for shape in ((64, 64), (64, 64, 3, 1), 64, "64x64", None, {"h": 64}):
+    # None is a classifier's default (its preset's size, or any size without the top)
+    nothing = [] if architecture(preset) == "classifier" else [None]
+    for shape in ((64, 64), (64, 64, 3, 1), 64, "64x64", *nothing, {"h": 64}):
         raises_naming(preset, style, "input_shape", input_shape=shape)
     for shape, index in (((0, 64, 3), 0), ((64, True, 3), 1), ((64, 64, 3.0), 2)):
         raises_naming(preset, style, f"input_shape[{index}]", input_shape=shape)

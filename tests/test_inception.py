@@ -204,8 +204,10 @@ def test_googlenet_outputs(style):
     assert len(single.outputs) == 1 and tuple(single.output.shape) == (None, V1_CLASSES)
     assert not any(layer.name.startswith("aux") for layer in single.layers)
 
-    features = build("inception_v1", style, include_top=False)
-    assert tuple(features.output.shape) == (None, 7, 7, 1024)
+    features = build("inception_v1", style, include_top=False)  # any size, by default
+    assert tuple(features.output.shape) == (None, None, None, 1024)
+    sized = build("inception_v1", style, include_top=False, input_shape=(224, 224, 3))
+    assert tuple(sized.output.shape) == (None, 7, 7, 1024)
     assert not any(isinstance(layer, keras.layers.Dense) for layer in features.layers)
     pooled = build("inception_v1", style, include_top=False, pooling="avg")
     assert tuple(pooled.output.shape) == (None, 1024)

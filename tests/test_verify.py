@@ -31,9 +31,11 @@ from generator.registry import BLOCKS, DEFAULT_RECIPE, recipe_for
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def run_verify(*args: str, backend: str = "tensorflow") -> subprocess.CompletedProcess:
+def run_verify(
+    *args: str, backend: str = "tensorflow", env: dict | None = None
+) -> subprocess.CompletedProcess:
     # One thread per process: CI runs two test workers on two cores.
-    env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "generator", "verify", *args],
         cwd=ROOT,
@@ -146,19 +148,27 @@ def test_verify_covers_every_kind():
     assert any(task_for_plan(plan(preset)).get("pixels") for preset in TORCH_SET)
 
 
-def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
+def verify_presets(presets, styles, backend: str, steps: int = 1, devices: int = 1) -> dict:
     """Run `modelgen verify` on the presets at their small test inputs, the deep siblings
     at reduced depth, in styles(preset), one child per input size, set of --set items (a
     detector's own, reduced_depth_sets) and styles, and check each report: the count Keras
-    built is the static plan's at that size, the losses are finite."""
+    built is the static plan's at that size, the losses are finite. On devices > 1, two
+    simulated CPU devices (XLA_FLAGS) and `--devices`. Returns {label: (first loss, last)}."""
     assert sorted(DETECTOR_SETS) == sorted(p for p in PRESETS if architecture(p) in DETECTORS)
+    losses = {}
     for (side, items, styles_run), group in sorted(verify_runs(presets, styles).items()):
         overrides = list(items)
         style_args = [arg for style in styles_run for arg in ("--style", style)]
         sets = [arg for value in overrides for arg in ("--set", value)]
         args = [*group, *style_args, *sets, "--input-size", str(side), "--steps", str(steps)]
-        proc = run_verify(*args, "--batch", "2", backend=backend)
+        env = {}
+        if devices > 1:
+            args += ["--devices", str(devices)]
+            env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+        proc = run_verify(*args, "--batch", "2", backend=backend, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
+        if devices > 1:
+            assert "verify: keras.distribution.DataParallel over cpu:0, cpu:1" in proc.stdout
         assert f"verify: {len(styles_run) * len(group)} model(s) built, trained and passed" in (
             proc.stdout
         )
@@ -174,6 +184,8 @@ def verify_presets(presets, styles, backend: str, steps: int = 1) -> None:
                 loss = re.search(r"loss (\S+) -> ([^,\s]+), first step (\S+) ms", text)
                 assert loss, text
                 assert all(float(value) < float("inf") for value in loss.groups())
+                losses[f"{preset} ({style})"] = (float(loss.group(1)), float(loss.group(2)))
+    return losses
 
 
 @pytest.mark.slow
@@ -191,10 +203,32 @@ def test_verify_each_task_kind_on_torch():
 
 
 @pytest.mark.slow
-def test_verify_each_task_kind_on_jax():
-    """JAX_SET, procedural, one step, on the jax backend (jax[cpu]): the harness's jax
-    gradient check and the jit-compiled training step."""
-    verify_presets(JAX_SET, lambda preset: ("procedural",), "jax")
+def test_verify_each_task_kind_on_jax_on_one_device_and_on_two():
+    """JAX_SET, procedural, on the jax backend (jax[cpu]): one step on one device (the
+    harness's jax gradient check and the jit-compiled training step), then two steps
+    under keras.distribution.DataParallel on two simulated CPU devices (`--devices 2`,
+    XLA_FLAGS=--xla_force_host_platform_device_count=2): the loss falls (verify fails a
+    model whose loss does not) and the first step's loss is the one-device run's."""
+    procedural = lambda preset: ("procedural",)  # noqa: E731
+    one = verify_presets(JAX_SET, procedural, "jax")
+    two = verify_presets(JAX_SET, procedural, "jax", steps=2, devices=2)
+    assert sorted(one) == sorted(two) == sorted(f"{preset} (procedural)" for preset in JAX_SET)
+    for label, (first, _) in one.items():
+        assert two[label][0] == pytest.approx(first, rel=1e-4), (label, first, two[label])
+        # verify itself fails a loss that does not fall; the report rounds to 4 places
+        assert two[label][1] <= two[label][0], label
+
+
+def test_devices_need_jax_and_a_batch_they_split(capsys, monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert main(["verify", "resnet18", "--devices", "2"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --devices: needs the jax backend (keras.distribution), not tensorflow\n"
+    )
+    assert main(["verify", "resnet18", "--backend", "jax", "--devices", "2", "--batch", "3"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --batch: 3 does not split over 2 devices: use a multiple\n"
+    )
 
 
 @pytest.mark.slow
@@ -362,3 +396,28 @@ def test_the_recipe_makes_the_optimizer():
     assert float(optimizer.learning_rate) == pytest.approx(0.01)
     default = harness.optimizer_for(None)
     assert type(default).__name__ == "Adam" and float(default.learning_rate) == pytest.approx(1e-3)
+
+
+def test_data_parallel_refuses_more_devices_than_there_are():
+    """harness.data_parallel: one line naming the devices there are and the XLA flag that
+    makes more on a CPU; with enough, DataParallel over the first n."""
+    chosen = []
+
+    class Distribution:
+        @staticmethod
+        def list_devices():
+            return ["cpu:0", "cpu:1", "cpu:2"]
+
+        @staticmethod
+        def DataParallel(devices):  # noqa: N802 - keras.distribution's name
+            return ("data parallel", devices)
+
+        set_distribution = staticmethod(chosen.append)
+
+    class Keras:
+        distribution = Distribution
+
+    with pytest.raises(harness.StageError, match=r"--devices 4: 3 device\(s\) here"):
+        harness.data_parallel(Keras, 4)
+    assert harness.data_parallel(Keras, 2) == ["cpu:0", "cpu:1"]
+    assert chosen == [("data parallel", ["cpu:0", "cpu:1"])]

@@ -54,6 +54,9 @@ class AugmentedResNet:
         weights file saved from this model (model.save_weights("my.weights.h5")).
         include_top=False drops the classifier; pooling ("avg" or "max") then reduces
         the feature maps to one vector per image, as in keras.applications.
+        To train on several devices (jax backend), say so before building: each batch is
+        then split between them (`modelgen verify --devices N` does this):
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
 
         include_pre_stem=False builds the network without its pre-stem. To train with the
         pre-stem and serve without it, attach it around the network you will serve:

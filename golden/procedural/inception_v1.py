@@ -320,6 +320,9 @@ def build_model(
     weights file saved from this model (model.save_weights("my.weights.h5")).
     include_top=False drops the classifier; pooling ("avg" or "max") then reduces
     the feature maps to one vector per image, as in keras.applications.
+    To train on several devices (jax backend), say so before building: each batch is
+    then split between them (`modelgen verify --devices N` does this):
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
 
     include_aux=True (with include_top) adds the auxiliary classifiers: the model
     returns [main, aux1, aux2], to train with one loss per output and the

@@ -186,6 +186,9 @@ def build_model(
     weights file saved from this model (model.save_weights("my.weights.h5")).
     include_top=False drops the classifier; pooling ("avg" or "max") then reduces
     the feature maps to one vector per image, as in keras.applications.
+    To train on several devices (jax backend), say so before building: each batch is
+    then split between them (`modelgen verify --devices N` does this):
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
 
     metaparameters overrides entries of METAPARAMETERS (e.g. a deeper "groups").
     name is the model's name, as in keras.applications.
