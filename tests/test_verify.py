@@ -128,7 +128,7 @@ TORCH_SET = [*JAX_SET, "faster_rcnn", "resnet152", "augmented_resnet", "vgg16"]
 BOTH_STYLES_ON_TORCH = ("faster_rcnn", "resnet152")
 
 
-def verify_runs(presets, styles=lambda preset: ("procedural",)) -> dict[tuple, list[str]]:
+def verify_runs(presets, styles) -> dict[tuple, list[str]]:
     """One `modelgen verify` child per input size, set of --set items (a detector's own, a
     deep sibling's reduced_depth_sets) and styles: {(side, items, styles): presets}."""
     runs = defaultdict(list)
