@@ -163,17 +163,54 @@ def generate(
         bool, typer.Option(help="Overwrite a file that modelgen did not write.")
     ] = False,
     allow_large: AllowLarge = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 with a diff when -o FILE is not what this generates.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Write nothing; print the diff against -o FILE.")
+    ] = False,
 ) -> None:
     """Emit one standalone Keras 3 model file for a preset or spec."""
     from .pipeline import generate as run
     from .write import write_atomic
 
-    text = run(target, style.value, overrides or [], allow_large=allow_large)
+    if (check or diff) and output is None:
+        flag = "--check" if check else "--diff"
+        raise SpecError(flag, "", "needs -o FILE: the generated file to compare")
+    text = run(target, style.value, overrides or [], allow_large=allow_large, output=output)
+    if check or diff:
+        _compare(output, text, check)
+        return
     if output is None:
         _write_stdout(text)
     else:
         write_atomic(output, text, force=force)
         typer.echo(f"wrote {printable(str(output))}", err=True)
+
+
+def _compare(output: Path, text: str, check: bool) -> None:
+    """generate --check / --diff: FILE against what the command generates; nothing
+    written. A drift prints the diff (stdout) and, with --check, exits 1."""
+    from .sync import drift, read_generated
+
+    shown = printable(str(output))
+    if not output.exists():
+        typer.echo(f"{shown}: missing (generate without --check writes it)", err=True)
+        if check:
+            raise typer.Exit(1)
+        return
+    found = drift(output, read_generated(output), text)
+    if found is None:
+        typer.echo(f"{shown}: up to date", err=True)
+        return
+    _write_stdout(found)
+    if check:
+        typer.echo(f"{shown}: drifts from what its spec generates; rerun without --check", err=True)
+        raise typer.Exit(1)
 
 
 class _StdoutGone(Exception):
@@ -431,6 +468,44 @@ def _templates_used() -> str:
     from .render import templates_dir
 
     return printable(str(templates_dir()))
+
+
+CheckPaths = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="FILE_OR_FOLDER",
+        help="Generated model files, or folders to search for them (*.py files that start "
+        "with modelgen's header; others are left alone).",
+        show_default=False,
+    ),
+]
+
+
+@app.command("check")
+def check_generated(paths: CheckPaths) -> None:
+    """Re-run each generated file's own '# Regenerate:' line and compare: a unified diff
+    for each file that drifts, one line for each that cannot be regenerated (its header
+    edited, its spec file gone); exit 1 on either. Spec paths resolve from the file's folder."""
+    from .sync import check_files, regenerate_hint
+
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        raise SpecError(str(missing[0]), "", "no such file or folder")
+    diffs, problems, n_files = check_files(paths)
+    for _, found in diffs:
+        _write_stdout(found)
+    for line in problems:
+        typer.echo(f"check: {line}", err=True)
+    if diffs or problems:
+        for path, _ in diffs:
+            typer.echo(f"check: regenerate with: {regenerate_hint(path)}", err=True)
+        typer.echo(
+            f"check: {len(diffs)} of {n_files} generated file(s) drift, "
+            f"{len(problems)} cannot be regenerated",
+            err=True,
+        )
+        raise typer.Exit(1)
+    _echo(f"check: {n_files} generated file(s) match what their specs generate")
 
 
 @golden_app.command("check")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
@@ -18,6 +17,7 @@ from .pipeline import generate, origin_label
 from .plan import make_plan
 from .render import BLACK_MODE, STYLES, check_emitted, render_source
 from .spec import load_spec, preset_names
+from .sync import drift
 from .write import write_atomic
 
 # black.format_str formats twice when the first pass changed anything (the templates' raw
@@ -154,19 +154,8 @@ def check(golden_dir: Path, names: list[str] | None = None) -> list[str]:
         data = _golden_bytes(path)
         if data is None:
             diffs.append(f"missing: {path} (golden update writes it)\n")
-        elif data != text.encode("utf-8"):
-            old = data.decode("utf-8", errors="replace")  # non-UTF-8: shown, drifts
-            diffs.append(
-                "".join(
-                    difflib.unified_diff(
-                        old.splitlines(keepends=True),
-                        text.splitlines(keepends=True),
-                        fromfile=str(path),
-                        tofile=f"{path} (generated)",
-                    )
-                )
-                or f"--- {path}\n+++ {path} (generated)\n"
-            )
+        elif (found := drift(path, data, text)) is not None:  # as `modelgen check` diffs
+            diffs.append(found)
     for style in STYLES if names is None else ():
         for path in sorted((golden_dir / style).glob("*.py")):
             if f"{style}/{path.name}" not in wanted:

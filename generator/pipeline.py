@@ -7,6 +7,7 @@ from pathlib import Path
 from .plan import Plan, make_plan
 from .render import render
 from .spec import load_spec, preset_names
+from .sync import recorded_target
 
 
 def origin_label(target: str, source: str) -> str:
@@ -21,12 +22,20 @@ def plan_for(target: str, overrides=(), allow_large: bool = False) -> Plan:
     return make_plan(spec, source, allow_large=allow_large)
 
 
-def generate(target: str, style: str, overrides=(), allow_large: bool = False) -> str:
-    """A preset name or spec file (+ --set overrides) -> the emitted file's text."""
+def generate(target: str, style: str, overrides=(), allow_large: bool = False, output=None) -> str:
+    """A preset name or spec file (+ --set overrides) -> the emitted file's text. With
+    output (the file it goes to), a spec path is recorded in the header relative to that
+    file's folder (sync.recorded_target): the same bytes from any working folder."""
     spec, source = load_spec(target, list(overrides))
     if source != target and source in preset_names():  # ResNet18: the preset resnet18
         target = source
     plan = make_plan(spec, source, allow_large=allow_large)
     return render(
-        plan, style, origin_label(target, source), target, overrides, allow_large=allow_large
+        plan,
+        style,
+        origin_label(target, source),
+        target,
+        overrides,
+        allow_large=allow_large,
+        command_target=recorded_target(target, output) if source == target else None,
     )

@@ -245,17 +245,26 @@ def check_class_name(spec: Spec, source: str, style: str, names: frozenset[str])
 
 
 def render(
-    plan: Plan, style: str, origin: str, target: str, overrides=(), allow_large: bool = False
+    plan: Plan,
+    style: str,
+    origin: str,
+    target: str,
+    overrides=(),
+    allow_large: bool = False,
+    command_target: str | None = None,
 ) -> str:
-    """Plan -> the final, black-formatted, checked text of the emitted file."""
-    source = render_source(plan, style, origin, target, overrides, allow_large)
+    """Plan -> the final, black-formatted, checked text of the emitted file. The header's
+    regenerate line names command_target (the spec path from the output's folder) when
+    given, else target; errors name target, as the user gave it."""
+    recorded = target if command_target is None else command_target
+    source = render_source(plan, style, origin, recorded, overrides, allow_large)
     text = format_source(source)
     tree = check_emitted(source, text)
     # The names the class may not take are those of the OOP file, where it lives. A
     # procedural file reads them from the OOP rendering of the same spec, unformatted
     # (black changes no name, and a second black run would double the cost).
     if style != "oop":
-        tree = ast.parse(render_source(plan, "oop", origin, target, overrides, allow_large))
+        tree = ast.parse(render_source(plan, "oop", origin, recorded, overrides, allow_large))
     names = emitted_names(tree, plan.spec.class_name)
     check_class_name(plan.spec, target, style, names)
     return text

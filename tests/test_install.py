@@ -148,3 +148,27 @@ def test_installed_golden_check_in_a_checkout_renders_the_checkouts_templates(in
     update = _run([str(modelgen), "golden", "update"], cwd=checkout)
     assert update.returncode == 0, update.stderr.decode()
     assert "conv1_conv_edited" in (checkout / "golden" / "oop" / "resnet18.py").read_text()
+
+
+def test_installed_check_passes_on_files_the_editable_install_generated(installed, tmp_path):
+    """`modelgen check` gives the same answer from the wheel as from the editable install:
+    files generated here (a spec beside, both styles) match for the installed copy too."""
+    modelgen, _, elsewhere = installed
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "models").mkdir()
+    spec = tmp_path / "specs" / "net.yaml"
+    spec.write_bytes((ROOT / "generator" / "presets" / "squeezenet1_1.yaml").read_bytes())
+    for style in STYLES:
+        out = tmp_path / "models" / f"net_{style}.py"
+        made = _run(
+            [sys.executable, "-m", "generator", "generate", str(spec), "--style", style]
+            + ["-o", str(out)],
+            cwd=elsewhere,
+        )
+        assert made.returncode == 0, made.stderr.decode()
+    proc = _run([str(modelgen), "check", str(tmp_path / "models")], cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b"check: 2 generated file(s) match what their specs generate\n"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("dropout: 0.5", "dropout: 0.25"))
+    drift = _run([str(modelgen), "check", str(tmp_path / "models")], cwd=elsewhere)
+    assert drift.returncode == 1 and drift.stdout.count(b"(generated)") == 2
