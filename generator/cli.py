@@ -486,19 +486,19 @@ def check_generated(paths: CheckPaths) -> None:
     """Re-run each generated file's own '# Regenerate:' line and compare: a unified diff
     for each file that drifts, one line for each that cannot be regenerated (its header
     edited, its spec file gone); exit 1 on either. Spec paths resolve from the file's folder."""
-    from .sync import check_files, regenerate_hint
+    from .sync import check_files
 
     missing = [path for path in paths if not path.exists()]
     if missing:
         raise SpecError(str(missing[0]), "", "no such file or folder")
     diffs, problems, n_files = check_files(paths)
-    for _, found in diffs:
+    for found, _ in diffs:
         _write_stdout(found)
     for line in problems:
         typer.echo(f"check: {line}", err=True)
     if diffs or problems:
-        for path, _ in diffs:
-            typer.echo(f"check: regenerate with: {regenerate_hint(path)}", err=True)
+        for _, hint in diffs:
+            typer.echo(f"check: regenerate with: {hint}", err=True)
         typer.echo(
             f"check: {len(diffs)} of {n_files} generated file(s) drift, "
             f"{len(problems)} cannot be regenerated",

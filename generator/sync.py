@@ -150,10 +150,11 @@ def generated_files(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def check_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], int]:
-    """(drifts, problem lines, files checked) for `modelgen check`: (path, diff) for each file
-    that drifts from what its header command generates, one line for each that cannot be
-    regenerated (a header edited, a spec gone or invalid, a file unreadable)."""
+def check_files(paths: list[Path]) -> tuple[list[tuple[str, str]], list[str], int]:
+    """(drifts, problem lines, files checked) for `modelgen check`: (diff, the command that
+    regenerates it) for each file that drifts from what its header command generates, one
+    line for each that cannot be regenerated (a header edited, a spec gone or invalid, a
+    file unreadable)."""
     diffs, problems = [], []
     files = generated_files(paths)
     for path in files:
@@ -164,24 +165,13 @@ def check_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], i
             problems.append(str(exc).splitlines()[0])
             continue
         if found is not None:
-            diffs.append((path, found))
+            diffs.append((found, regenerate_hint(path, on_disk)))
     return diffs, problems, len(files)
 
 
-def regenerate_hint(path: Path) -> str:
-    """The command, run from anywhere, that rewrites a drifted file."""
-    return (
-        f"cd {shlex.quote(str(path.parent) or '.')} && "
-        + printable(_header_line(path) or "modelgen generate ...")
-        + f" -o {shlex.quote(path.name)}"
-    )
-
-
-def _header_line(path: Path) -> str | None:
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as handle:
-            handle.readline()
-            line = handle.readline().rstrip("\n")
-    except OSError:
-        return None
-    return line[len(REGENERATE) :] if line.startswith(REGENERATE) else None
+def regenerate_hint(path: Path, on_disk: bytes) -> str:
+    """The command, run from anywhere, that rewrites a drifted file: its header's own line
+    (header_command parsed it already), run in its folder, with -o."""
+    line = on_disk.decode("utf-8", errors="replace").splitlines()[1]
+    command = printable(line.removeprefix(REGENERATE))
+    return f"cd {shlex.quote(str(path.parent))} && {command} -o {shlex.quote(path.name)}"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import render
+from generator import render, sync
 from generator.cli import main
 from generator.spec import PRESETS_DIR
 
@@ -56,6 +56,13 @@ def test_the_header_names_the_spec_from_the_files_folder(repo):
     assert oop[1] == (
         "# Regenerate: modelgen generate ../specs/squeeze.yml --style oop --set n_classes=10"
     )
+
+
+def test_the_header_constants_are_the_templates():
+    """sync finds generated files by the header template's first two lines."""
+    header = (render.templates_dir() / "header.py.j2").read_text(encoding="utf-8")
+    assert f"\n{sync.GENERATED_BY}{{{{ version }}}} from" in header
+    assert f"\n{sync.REGENERATE}{{{{ command }}}}\n" in header
 
 
 def test_the_same_bytes_from_any_folder_and_an_absolute_path(repo, capsys, monkeypatch):
@@ -158,7 +165,7 @@ def test_generate_check_and_diff_write_nothing(repo, capsys):
     assert main([*args, "--style", "oop", "--check"]) == 1
     out, err = capsys.readouterr()
     assert out.startswith("--- models/net.py\n+++ models/net.py (generated)\n")
-    assert "+class MyNet:" in out or "+class " in out
+    assert "+class ResNet18:\n" in out  # the spec's class_name
     assert "drifts from what its spec generates" in err
     assert main([*args, "--style", "oop", "--diff"]) == 0
     assert capsys.readouterr().out == out
