@@ -254,6 +254,9 @@ def param_counts():
     return counts
 
 
+_FROZEN: list = []  # [True] once the imports' objects are frozen (release_memory)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():
     """Reset Keras' global state (layer-name counters, graphs) around every test.
@@ -265,6 +268,9 @@ def _fresh_keras_session():
     """
     if "keras" in sys.modules:
         sys.modules["keras"].backend.clear_session(free_memory=False)
+        if not _FROZEN:  # the first test after the framework imports: freeze what they made
+            _FROZEN.append(True)
+            release_memory()
     start = time.perf_counter()
     yield
     if "keras" in sys.modules:
@@ -359,9 +365,25 @@ def reduced_depth_sets(preset: str) -> list[str]:
 
 def reduced_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
     """small_kwargs(), and reduced depth for a deep sibling (cut from that style's own
-    metaparameters): the build the architecture checks use (training step, style
-    equivalence, round trip)."""
+    metaparameters)."""
     return small_kwargs(preset, n_classes, reduced_metaparameters(preset, style))
+
+
+def shallow_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
+    """small_kwargs() at shallow() depth for every preset (a family's shallowest member
+    too: resnet50 at 2 blocks a group, densenet121 at 2 layers a dense block), cut from that
+    style's own metaparameters; a detector's small region head (SMALL_DETECTOR) kept. The
+    build the architecture checks use (training step, style equivalence, round trip), as
+    backend parity does (test_backends.shallow): every block kind, shortcut, width and
+    stride is there; each block's later repeats, which add only more of the same, are held
+    at full size by the count, keras.applications' names and, between the two styles, the
+    full-size layout (test_models.test_full_size_oop_builds_the_procedural_layers)."""
+    meta = default_metaparameters(preset, style)
+    cut = shallow(meta)
+    kwargs = small_kwargs(preset, n_classes)
+    if cut != meta:
+        kwargs["metaparameters"] = {**cut, **kwargs.get("metaparameters", {})}
+    return kwargs
 
 
 # --------------------------------------------------------------------------- shared builds
@@ -371,7 +393,7 @@ def reduced_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
 # here, in the test process, with the model the block built kept (run_as_script). Every
 # full-size check of the preset uses that model (reference count, plan count, the printed
 # summary, keras.applications' names and weights...). Likewise one small build per preset
-# and style (small_model: reduced_kwargs, the size the architecture checks need), shared
+# and style (small_model: shallow_kwargs, the size the architecture checks need), shared
 # by the small-size checks (style equivalence, one training step, the .keras round trip).
 #
 # The tests that do are named test_full_size_* or test_small_* and take the preset as a
@@ -394,6 +416,7 @@ class FullSize(NamedTuple):
 _FULL: dict = {}  # (preset, style) -> FullSize; only the current preset's
 _REFERENCE: dict = {}  # (preset, key) -> reference model of the current preset
 _SMALL: dict = {}  # (preset, style) -> the current preset's small keras.Model
+_LAYOUTS: dict = {}  # (preset, style) -> layer_layout() of the current preset's full size
 
 _SHARED_TEST = re.compile(r"::test_(?:full_size|small)_\w*\[(?P<params>[^\]]*)\]")
 
@@ -421,17 +444,23 @@ def _claim(preset: str) -> None:
         f"a test_full_size_* or test_small_* test with a `preset` parameter of {preset!r} "
         "may build it (conftest.full_size, conftest.small_model)"
     )
-    if any(other[0] != preset for other in [*_FULL, *_REFERENCE, *_SMALL]):
+    if any(other[0] != preset for other in [*_FULL, *_REFERENCE, *_SMALL, *_LAYOUTS]):
         drop_shared()
 
 
 def release_memory() -> None:
     """Collect garbage and hand freed heap back to the system (glibc's malloc_trim): the
-    full-size models leave hundreds of MB behind otherwise."""
+    full-size models leave hundreds of MB behind otherwise. When no shared model is held,
+    what survives the collection lives for the whole run (the frameworks' modules and
+    caches, half a million objects with tensorflow, torch and jax loaded): gc.freeze() moves
+    it out of the collector's sight, so that this collection and the automatic ones while a
+    model is built stop walking it (0.35 s a walk; 0.0001 s frozen)."""
     import ctypes
     import gc
 
     gc.collect()
+    if not (_FULL or _REFERENCE or _SMALL):
+        gc.freeze()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
@@ -440,6 +469,7 @@ def release_memory() -> None:
 
 def drop_shared() -> None:
     """Forget every shared model (full-size, reference, small), and free their memory."""
+    _LAYOUTS.clear()
     if _FULL or _REFERENCE or _SMALL:
         _FULL.clear()
         _REFERENCE.clear()
@@ -484,10 +514,38 @@ def full_size(preset: str, style: str) -> FullSize:
     if key not in _FULL:
         _claim(preset)
         if _FULL:  # the other style's: its tests ran first (pytest_collection_modifyitems)
+            for other, built in _FULL.items():  # what full_size_layout needs of it stays
+                _LAYOUTS.setdefault(other, layer_layout(built.model))
             _FULL.clear()
             release_memory()
         _FULL[key] = run_as_script(preset, style)
     return _FULL[key]
+
+
+def layer_layout(model) -> list[tuple]:
+    """Every layer of the model, in order: (name, type, config without the name). The input
+    layer's name is Keras' automatic one (input_layer, input_layer_1 ...), so it is None;
+    types by class name (each file defines its own layer classes: the Siamese L1Distance)."""
+    import keras
+
+    return [
+        (
+            None if isinstance(layer, keras.layers.InputLayer) else layer.name,
+            type(layer).__name__,
+            {**layer.get_config(), "name": None},
+        )
+        for layer in model.layers
+    ]
+
+
+def full_size_layout(preset: str, style: str) -> list[tuple]:
+    """layer_layout() of the preset's full-size model in that style: kept when full_size()
+    drops the model for the other style's, so both styles' can be compared at full size
+    with one full-size model in memory."""
+    key = (preset, style)
+    if key not in _LAYOUTS:
+        _LAYOUTS[key] = layer_layout(full_size(preset, style).model)
+    return _LAYOUTS[key]
 
 
 def full_size_reference(preset: str, key, make):
@@ -500,12 +558,12 @@ def full_size_reference(preset: str, key, make):
 
 
 def small_model(preset: str, style: str):
-    """The preset's small model in that style (reduced_kwargs: the small input, 10 classes,
-    a deep sibling at reduced depth), built once per test run (see above)."""
+    """The preset's small model in that style (shallow_kwargs: the small input, 10 classes,
+    at most MAX_DEPTH blocks a group), built once per test run (see above)."""
     key = (preset, style)
     if key not in _SMALL:
         _claim(preset)
-        _SMALL[key] = build(preset, style, **reduced_kwargs(preset, style))
+        _SMALL[key] = build(preset, style, **shallow_kwargs(preset, style))
     return _SMALL[key]
 
 

@@ -25,11 +25,13 @@ from conftest import (
     deep_siblings,
     default_metaparameters,
     full_size,
+    full_size_layout,
     golden_module,
     golden_path,
     has_reduced_keras_builder,
     is_detector,
     keras_application,
+    layer_layout,
     load_golden,
     logits,
     model_class,
@@ -335,36 +337,36 @@ def test_full_size_reduced_depth_keeps_every_layer_kind(preset, style):
         assert shapes == [tuple(w.shape) for w in full_layers[layer.name].weights], layer.name
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("preset, style", [(preset, "oop") for preset in PRESETS])
+def test_full_size_oop_builds_the_procedural_layers(preset, style):
+    """At full size both styles build the same layers, in order: names, types and configs
+    of every block of every group (conftest.full_size_layout: the procedural model's
+    layout is kept when the shared full-size model is rebuilt in the oop style). Their
+    outputs with the same weights need both models at once: the small-size test below."""
+    procedural = full_size_layout(preset, "procedural")
+    oop = full_size_layout(preset, style)
+    for index, (ours, theirs) in enumerate(zip(oop, procedural, strict=False)):  # lengths: below
+        assert ours == theirs, f"{preset}: layer {index} differs: oop {ours}, procedural {theirs}"
+    assert len(oop) == len(procedural), f"{preset}: {len(oop)} layers oop, {len(procedural)}"
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_small_styles_build_the_same_network(preset):
     """Both styles build the same layers (names, types, configs, in order) and, with the
-    same weights, the same outputs: at the small input, a deep sibling at reduced depth
-    (each style cut from its own metaparameters, so that a difference in them shows). The
+    same weights, the same outputs: at the small input and shallow depth (conftest.
+    shallow_kwargs; each style cut from its own metaparameters, so that a difference in
+    them shows; at full depth: test_full_size_oop_builds_the_procedural_layers). The
     preset's shared small models (conftest.small_model): the oop one gets the procedural
     one's weights."""
     shape = small_input(preset)
     procedural = small_model(preset, "procedural")
     oop = small_model(preset, "oop")
 
-    def layout(model):
-        # The input layer's name is Keras' automatic one (input_layer, input_layer_1 ...).
-        # Types by name: each file defines its own layer classes (the Siamese L1Distance).
-        return [
-            (
-                None if isinstance(layer, keras.layers.InputLayer) else layer.name,
-                type(layer).__name__,
-            )
-            for layer in model.layers
-        ]
-
-    def configs(model):
-        return [{**layer.get_config(), "name": None} for layer in model.layers]
-
-    assert layout(oop) == layout(procedural)
+    assert layer_layout(oop) == layer_layout(procedural)
     assert oop.name == procedural.name
     assert oop.count_params() == procedural.count_params()
     assert n_trainable(oop) == n_trainable(procedural)
-    assert configs(oop) == configs(procedural)
 
     oop.set_weights(procedural.get_weights())
     x = sample_inputs(preset, shape, seed=2)
@@ -439,8 +441,8 @@ def test_full_size_v2_strides_the_last_block(preset, style):
 def test_small_one_training_step(preset, style):
     """On tensorflow, one SGD step in training mode (batch statistics, dropout on): a finite
     loss, a gradient for every trainable variable, most weights changed, a finite loss
-    after: at the small input, a deep sibling at reduced depth (every block kind is there;
-    what depth adds is more of the same blocks). The preset's shared small model
+    after: at the small input and shallow depth (conftest.shallow_kwargs: every block kind
+    is there; what depth adds is more of the same blocks). The preset's shared small model
     (conftest.small_model): any weights serve. That every variable influences the loss (a
     finite, non-zero gradient in inference mode) is checked for every golden model in both
     styles by the torch child of test_backends (harness.check_gradients, as `modelgen

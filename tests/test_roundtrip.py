@@ -2,10 +2,10 @@
 `keras.saving.load_model` with the same weights and the same outputs, bit for bit.
 
 Built small (64x64x3 for most presets, see conftest.small_input), classifiers with 10
-classes, and the deep siblings of a family (resnet101, densenet201...) at reduced depth
-(conftest.small_model, one build per preset and style shared with the other small-size
-checks; conftest.reduced_kwargs: every block kind, shortcut and layer type is still saved and
-restored; more blocks of the same kinds add nothing new to the format).
+classes, at most two blocks a group (conftest.small_model, one build per preset and style
+shared with the other small-size checks; conftest.shallow_kwargs: every block kind, shortcut
+and layer type is still saved and restored; more blocks of the same kinds add nothing new
+to the format).
 """
 
 from __future__ import annotations
