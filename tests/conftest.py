@@ -26,13 +26,6 @@ from generator.spec import preset_names
 # Before anything imports keras (this module does not; tests import it after conftest).
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # Under -n, one worker per core: one thread each for tensorflow's ops and OpenMP
-    # (torch), here and in the processes the tests start, rather than every worker's ops
-    # spread over every core. The small models' tests ran in 0.92 of the wall time so
-    # (benchmarks/test_time.md).
-    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "golden"
