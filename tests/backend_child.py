@@ -11,7 +11,6 @@ names (torch: eager, cheap per model), it then trains the model as `modelgen ver
 with the harness's own code: the gradient check and one optimizer step.
 """
 
-import gc
 import json
 import sys
 from pathlib import Path
@@ -97,8 +96,7 @@ def run(job: dict) -> dict:
 
 def main(path: str) -> None:
     skip_random_initial_values()
-    gc.collect()  # as harness.import_keras: the framework's objects out of the collector's way
-    gc.freeze()
+    harness.import_keras()  # once a process: the framework's objects frozen (gc.freeze)
     for job in json.loads(Path(path).read_text(encoding="utf-8")):
         try:
             report = run(job)
