@@ -170,7 +170,8 @@ def verify_presets(presets, styles, backend: str, steps: int = 1, devices: int =
         env = {}
         if devices > 1:
             args += ["--devices", str(devices)]
-            env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+            count = f"--xla_force_host_platform_device_count={devices}"
+            env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {count}".strip()
         proc = run_verify(*args, "--batch", "2", backend=backend, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         if devices > 1:
