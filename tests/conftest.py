@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # XLA's CPU backend without its LLVM optimisation passes and with its older, quicker
 # element-wise emitters, for this process and every child it starts (the jax backend
 # children, `modelgen verify` on jax): on the small models the tests build, compiling is
-# most of a jax step or call. Measured one after the other on an idle machine: `modelgen
+# most of a jax step or call. Measured one after the other on this machine: `modelgen
 # verify squeezenet1_1 multitask_resnet` on jax 54 s by default, 31 s at level 0 (an earlier
 # hour), 23.5 -> 16.0 s with the emitters off too; the backend-parity jax child (66 models)
 # 86 -> 75 s for the emitters alone. The same losses to four places, outputs within 4e-7 of
