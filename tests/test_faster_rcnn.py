@@ -450,7 +450,11 @@ TRAIN_SCRIPT = textwrap.dedent(
                 gt_labels[index, slot] = label
         return images, gt_boxes, gt_labels
 
-    keras.utils.set_random_seed(0)
+    # keras.utils.set_random_seed imports tensorflow on every backend where it is
+    # installed (2 s of a torch or jax child's start); the harness's does not.
+    from generator.harness import set_random_seed
+
+    set_random_seed(keras, 0)
     model = module.build_model() if style == "procedural" else api().model
     api.compile_for_training(model, optimizer=keras.optimizers.Adam(1e-3))
     images, gt_boxes, gt_labels = synthetic(64, 0)
@@ -478,7 +482,9 @@ def train_in_child(style, steps, backend, tmp_path):
     path.write_text(generate(str(spec), style))
     script = tmp_path / "train.py"
     script.write_text(TRAIN_SCRIPT)
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # One OpenMP thread for torch and jax: CI runs two test workers on two cores.
+    threads = {} if backend == "tensorflow" else {"OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", **threads}
     result = subprocess.run(
         [
             sys.executable,
@@ -502,10 +508,11 @@ def train_in_child(style, steps, backend, tmp_path):
 
 @pytest.mark.slow
 def test_training_halves_the_loss_and_finds_the_objects(tmp_path):
-    """200 steps of 8 images on CPU (about 25 s): the total loss (the four terms summed)
-    falls to under half its first value, and the detector's mAP at IoU 0.5 on 32 held-out
-    images is above 0.5."""
-    first, last, mean_ap = train_in_child("procedural", 200, "tensorflow", tmp_path)
+    """100 steps of 8 images on CPU (about 14 s alone): the total loss (the four terms
+    summed) falls to under half its first value, and the detector's mAP at IoU 0.5 on 32
+    held-out images is above 0.5 (seen: 2.009 -> 0.690 and mAP 0.817 at 100 steps; 0.563
+    and 0.875 at 200, the count before)."""
+    first, last, mean_ap = train_in_child("procedural", 100, "tensorflow", tmp_path)
     assert last <= first / 2, f"total loss {first:.4f} -> {last:.4f}"
     assert mean_ap > 0.5, f"mAP {mean_ap:.3f}"
 
