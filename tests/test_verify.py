@@ -27,6 +27,7 @@ from generator.cli import main
 from generator.harness import STAGES, TASKS, task_for_plan
 from generator.pipeline import plan_for
 from generator.registry import BLOCKS, DEFAULT_RECIPE, recipe_for
+from generator.spec import load_spec, spec_to_yaml
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -120,8 +121,8 @@ JAX_SET = ["squeezenet1_1", "multitask_resnet", "siamese_omniglot", "conv_autoen
 # On torch, through `modelgen verify`: one preset of each task kind, a deep sibling (its
 # reduced_depth_sets), a pre-stem that rescales raw pixels and VGG16 (its own recipe: a
 # lower rate), three steps: the loss must fall. Procedural, and in both styles the deep
-# sibling and Faster R-CNN (the most machinery: its own layers, four losses), each in
-# its own child already (their --set items). Every golden model in both styles trains on
+# sibling and Faster R-CNN (the most machinery: its own layers, four losses), in one
+# child of their own (verify_spec_files). Every golden model in both styles trains on
 # torch with the same harness code in
 # test_backends.test_every_golden_model_matches_on_torch_and_jax (its torch child).
 # The one-device jax run, whose first-step losses the two-device run must give: the same
@@ -154,12 +155,34 @@ def test_verify_covers_every_kind():
     assert len(verify_runs(ONE_DEVICE, lambda preset: ("procedural",))) == 1  # one child
 
 
+def check_reports(stdout: str, backend: str, runs: list[tuple]) -> dict:
+    """Each model's report: the count Keras built is the static plan's at that size (the
+    run's overrides and the small input), the losses are finite. runs: (label of the
+    target, preset, overrides, styles) per target. Returns {"preset (style)": (first loss,
+    last)}."""
+    losses = {}
+    for target, preset, overrides, styles_run in runs:
+        small = plan_for(preset, [*overrides, f"input_shape={list(small_input(preset))}"])
+        for style in styles_run:
+            label = re.escape(f"{target} ({style}):")
+            report = re.search(label + r"\n(.*?)  ok: ", stdout, re.S)
+            assert report, f"no report for {preset} ({style}) on {backend}"
+            text = report.group(1)
+            # The count Keras built equals the static plan's at that size.
+            assert f"built: {small.total_params:,} parameters" in text, text
+            loss = re.search(r"loss (\S+) -> ([^,\s]+), first step (\S+) ms", text)
+            assert loss, text
+            assert all(float(value) < float("inf") for value in loss.groups())
+            losses[f"{preset} ({style})"] = (float(loss.group(1)), float(loss.group(2)))
+    return losses
+
+
 def verify_presets(presets, styles, backend: str, steps: int = 1, devices: int = 1) -> dict:
-    """Run `modelgen verify` on the presets at their small test inputs, the deep siblings
-    at reduced depth, in styles(preset), one child per input size, set of --set items (a
-    detector's own, reduced_depth_sets) and styles, and check each report: the count Keras
-    built is the static plan's at that size, the losses are finite. On devices > 1, two
-    simulated CPU devices (XLA_FLAGS) and `--devices`. Returns {label: (first loss, last)}."""
+    """Run `modelgen verify` on the presets by name at their small test inputs
+    (--input-size), the deep siblings at reduced depth and the detectors small (--set),
+    in styles(preset), one child per input size, set of --set items and styles, and check
+    each report (check_reports). On devices > 1, two simulated CPU devices (XLA_FLAGS) and
+    `--devices`. Returns {label: (first loss, last)}."""
     assert sorted(DETECTOR_SETS) == sorted(p for p in PRESETS if architecture(p) in DETECTORS)
     losses = {}
     for (side, items, styles_run), group in sorted(verify_runs(presets, styles).items()):
@@ -179,34 +202,59 @@ def verify_presets(presets, styles, backend: str, steps: int = 1, devices: int =
         assert f"verify: {len(styles_run) * len(group)} model(s) built, trained and passed" in (
             proc.stdout
         )
+        runs = [(preset, preset, overrides, styles_run) for preset in group]
+        losses.update(check_reports(proc.stdout, backend, runs))
+    return losses
+
+
+def verify_spec_files(presets, styles, backend: str, folder: Path, steps: int) -> dict:
+    """`modelgen verify` on spec files: each preset's spec with its small input, a deep
+    sibling's reduced_depth_sets and a detector's DETECTOR_SETS written in (spec_to_yaml),
+    so that one child per set of styles trains them all (each child start imports the
+    backend: about 4 s on torch), and check each report (check_reports)."""
+    by_styles = defaultdict(list)
+    for preset in sorted(presets):
+        by_styles[tuple(styles(preset))].append(preset)
+    losses = {}
+    for styles_run, group in sorted(by_styles.items()):
+        runs, targets = [], []
         for preset in group:
-            small = plan_for(preset, [*overrides, f"input_shape={list(small_input(preset))}"])
-            for style in styles_run:
-                label = re.escape(f"{preset} ({style}):")
-                report = re.search(label + r"\n(.*?)  ok: ", proc.stdout, re.S)
-                assert report, f"no report for {preset} ({style}) on {backend}"
-                text = report.group(1)
-                # The count Keras built equals the static plan's at that size.
-                assert f"built: {small.total_params:,} parameters" in text, text
-                loss = re.search(r"loss (\S+) -> ([^,\s]+), first step (\S+) ms", text)
-                assert loss, text
-                assert all(float(value) < float("inf") for value in loss.groups())
-                losses[f"{preset} ({style})"] = (float(loss.group(1)), float(loss.group(2)))
+            overrides = list(DETECTOR_SETS.get(preset, reduced_depth_sets(preset)))
+            sized = [*overrides, f"input_shape={list(small_input(preset))}"]
+            target = folder / f"{preset}.yaml"
+            target.write_text(spec_to_yaml(load_spec(preset, sized)[0]), encoding="utf-8")
+            targets.append(str(target))
+            runs.append((str(target), preset, overrides, styles_run))
+        style_args = [arg for style in styles_run for arg in ("--style", style)]
+        proc = run_verify(
+            *targets, *style_args, "--steps", str(steps), "--batch", "2", backend=backend
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"verify: {len(styles_run) * len(group)} model(s) built, trained and passed" in (
+            proc.stdout
+        )
+        losses.update(check_reports(proc.stdout, backend, runs))
     return losses
 
 
 @pytest.mark.slow
-def test_verify_each_task_kind_on_torch():
+def test_verify_each_task_kind_on_torch(tmp_path):
     """TORCH_SET (BOTH_STYLES_ON_TORCH in both styles), three steps at the small test input
     (a deep sibling at reduced depth), on the torch backend (eager: no graph to compile per
     model): every loss falls under its family's recipe (verify fails a model whose loss
-    does not)."""
-    verify_presets(
+    does not). Given as spec files (verify_spec_files: two children, one per set of styles,
+    where preset names and --set items took five); preset names, --set and --input-size go
+    through verify on jax and tensorflow (the tests below)."""
+    losses = verify_spec_files(
         TORCH_SET,
         lambda preset: STYLES if preset in BOTH_STYLES_ON_TORCH else ("procedural",),
         "torch",
+        tmp_path,
         steps=3,
     )
+    expected = [f"{p} ({s})" for p in TORCH_SET for s in STYLES if p in BOTH_STYLES_ON_TORCH]
+    expected += [f"{p} (procedural)" for p in TORCH_SET if p not in BOTH_STYLES_ON_TORCH]
+    assert sorted(losses) == sorted(expected)
 
 
 @pytest.mark.slow
