@@ -22,6 +22,7 @@ from conftest import (
     architecture,
     as_outputs,
     build,
+    cheap_initial_values,
     deep_siblings,
     default_metaparameters,
     full_size,
@@ -620,6 +621,19 @@ def test_oop_override_is_per_instance(preset):
     assert default.count_params() == cls(input_shape=SMALL).model.count_params()
 
 
+def test_cheap_initial_values_start_at_zeros_inside_only():
+    """conftest.cheap_initial_values, which the count-only builds here use: a random
+    initializer gives zeros inside, random values again after (a constant one is kept)."""
+    with cheap_initial_values():
+        inside = keras.layers.Conv2D(4, 3, bias_initializer="ones")
+        inside.build((None, 8, 8, 2))
+    after = keras.layers.Conv2D(4, 3)
+    after.build((None, 8, 8, 2))
+    assert not np.any(keras.ops.convert_to_numpy(inside.kernel))
+    assert np.all(keras.ops.convert_to_numpy(inside.bias) == 1)
+    assert np.all(keras.ops.convert_to_numpy(after.kernel) != 0)
+
+
 @every_preset_and_style
 def test_metaparameter_override_does_not_mutate(preset, style):
     """An override builds a smaller model and changes neither the module's defaults, nor
@@ -656,14 +670,15 @@ def test_metaparameter_override_does_not_mutate(preset, style):
     if is_detector(preset):  # few regions and a small region head, under the override
         kwargs, overridden = small_kwargs(preset), small_kwargs(preset, metaparameters=override)
 
-    if is_detector(preset):
-        before = build(preset, style, module=module, **kwargs).count_params()
-    else:  # the static plan's count at that input (without the top: no classifier stage)
-        sets = [f"input_shape={list(kwargs['input_shape'])}", *reduced_depth_sets(preset)]
-        sized = plan_for(preset, sets)
-        before = sum(stage.params for stage in sized.stages if stage.kind != "classifier")
-    small = build(preset, style, module=module, **overridden)
-    after = build(preset, style, module=module, **kwargs).count_params()
+    with cheap_initial_values():  # counts only: the initial values are never read
+        if is_detector(preset):
+            before = build(preset, style, module=module, **kwargs).count_params()
+        else:  # the static plan's count at that input (without the top: no classifier stage)
+            sets = [f"input_shape={list(kwargs['input_shape'])}", *reduced_depth_sets(preset)]
+            sized = plan_for(preset, sets)
+            before = sum(stage.params for stage in sized.stages if stage.kind != "classifier")
+        small = build(preset, style, module=module, **overridden)
+        after = build(preset, style, module=module, **kwargs).count_params()
 
     assert original == snapshot, f"{preset} ({style}): the module's defaults were mutated"
     assert override == override_snapshot, "the caller's override dict was mutated"
