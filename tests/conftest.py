@@ -446,8 +446,9 @@ def shallow_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
 # one full-size model's worth plus the reference and the small models: another style's
 # full-size model is dropped when the next is built, and everything when the group's last
 # test ends. full_size() and small_model() refuse a call from any other test. Tests may
-# load weights into a shared model or train it; they must not rely on its initial weights,
-# and must change nothing else (or restore it).
+# load weights into a shared model or train it; they must not rely on its initial weights
+# (the full-size models start at zeros where Keras would draw random values:
+# cheap_initial_values), and must change nothing else (or restore it).
 
 
 class FullSize(NamedTuple):
@@ -524,7 +525,8 @@ def drop_shared() -> None:
 
 def run_as_script(preset: str, style: str) -> FullSize:
     """Run golden/<style>/<preset>.py as `__main__` (what `python file.py` does) from an
-    empty working folder, capture what it prints and the model its summary() was called on."""
+    empty working folder, capture what it prints and the model its summary() was called on
+    (its randomly initialised weights at zeros: cheap_initial_values)."""
     import tempfile
 
     import keras
@@ -546,6 +548,9 @@ def run_as_script(preset: str, style: str) -> FullSize:
         stack.enter_context(mock.patch.dict(os.environ, {"COLUMNS": "200"}))
         stack.enter_context(mock.patch.object(keras.Model, "summary", capture))
         stack.enter_context(contextlib.redirect_stdout(out))
+        # No full-size check reads the model's initial values (counts, names, strides,
+        # shapes, the summary; the weight checks set keras.applications' weights first).
+        stack.enter_context(cheap_initial_values())
         runpy.run_path(str(golden_path(preset, style)), run_name="__main__")
     assert len(built) == 1, f"{preset} ({style}): __main__ called summary() {len(built)} times"
     return FullSize(built[0], out.getvalue(), time.perf_counter() - start)
