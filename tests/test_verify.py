@@ -244,7 +244,7 @@ def test_verify_each_task_kind_on_torch(tmp_path):
     model): every loss falls under its family's recipe (verify fails a model whose loss
     does not). Given as spec files (verify_spec_files: two children, one per set of styles,
     where preset names and --set items took five); preset names, --set and --input-size go
-    through verify on jax and tensorflow (the tests below)."""
+    through verify on jax (the test below), names and --input-size on tensorflow too."""
     losses = verify_spec_files(
         TORCH_SET,
         lambda preset: STYLES if preset in BOTH_STYLES_ON_TORCH else ("procedural",),
