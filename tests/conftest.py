@@ -186,6 +186,13 @@ def output_shapes(preset: str, shape, batch: int = 2, n_classes: int = 10) -> li
     return [{"siamese": (batch, 1), "autoencoder": (batch, *shape)}[kind]]
 
 
+def backend_child_env(backend: str) -> dict:
+    """The environment of a child process the tests start on a Keras backend: one OpenMP
+    thread on torch and jax (CI runs two test workers on two cores), quiet TensorFlow."""
+    threads = {} if backend == "tensorflow" else {"OMP_NUM_THREADS": "1"}
+    return {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", **threads}
+
+
 @contextlib.contextmanager
 def cheap_initial_values():
     """Inside, Keras' random initializers give zeros: for builds whose initial values

@@ -21,7 +21,6 @@ resizes to the small input.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +33,7 @@ from conftest import (
     STYLES,
     architecture,
     as_outputs,
+    backend_child_env,
     build,
     default_metaparameters,
     golden_path,
@@ -52,11 +52,6 @@ SMALL_CLASSES = 10
 TOLERANCE = 1e-4  # max abs difference, relative to the largest logit when that is over 1
 
 
-def child_env(backend: str) -> dict:
-    # One thread per process: CI runs two test workers on two cores.
-    return {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1"}
-
-
 def run_backend_children(backends, jobs: list[dict], folder: Path) -> dict[str, dict]:
     """Run backend_child.py once per backend, side by side, on the same jobs:
     {backend: {label: report}}."""
@@ -65,7 +60,7 @@ def run_backend_children(backends, jobs: list[dict], folder: Path) -> dict[str, 
     procs = {
         backend: subprocess.Popen(
             [sys.executable, str(HERE / "backend_child.py"), str(config)],
-            env=child_env(backend),
+            env=backend_child_env(backend),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -9,7 +9,6 @@ functions of keras.ops, so they run on real tensors as well as inside the model.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, cli_errors, golden_module, plan, sample_inputs
+from conftest import ROOT, backend_child_env, cli_errors, golden_module, plan, sample_inputs
 
 from generator.errors import SpecError
 from generator.pipeline import generate, plan_for
@@ -503,7 +502,7 @@ TRAIN_SCRIPT = textwrap.dedent(
         gt_labels.append(np.array(labels, "int32"))
 
     # keras.utils.set_random_seed imports tensorflow on every backend where it is
-    # installed (2 s of a torch or jax child's start); the harness's does not.
+    # installed (about 2 s of a torch child's start); the harness's does not.
     from generator.harness import set_random_seed
 
     set_random_seed(keras, 0)
@@ -537,9 +536,7 @@ def train_in_child(arch, style, steps, backend, tmp_path):
     script = tmp_path / "train.py"
     script.write_text(TRAIN_SCRIPT)
     class_name = {"fast_rcnn": "TinyFastRcnn", "rcnn": "TinyRcnn"}[arch]
-    # One OpenMP thread for torch and jax: CI runs two test workers on two cores.
-    threads = {} if backend == "tensorflow" else {"OMP_NUM_THREADS": "1"}
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", **threads}
+    env = backend_child_env(backend)
     result = subprocess.run(
         [sys.executable, str(script), str(path), style, str(steps), class_name],
         cwd=tmp_path,

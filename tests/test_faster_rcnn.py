@@ -10,7 +10,6 @@ keras.ops, so they run on real tensors as well as inside the model.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, STYLES, cli_errors, full_size, golden_module, plan
+from conftest import ROOT, STYLES, backend_child_env, cli_errors, full_size, golden_module, plan
 
 from generator.pipeline import generate, plan_for
 
@@ -451,7 +450,7 @@ TRAIN_SCRIPT = textwrap.dedent(
         return images, gt_boxes, gt_labels
 
     # keras.utils.set_random_seed imports tensorflow on every backend where it is
-    # installed (2 s of a torch or jax child's start); the harness's does not.
+    # installed (about 2 s of a torch child's start); the harness's does not.
     from generator.harness import set_random_seed
 
     set_random_seed(keras, 0)
@@ -482,9 +481,7 @@ def train_in_child(style, steps, backend, tmp_path):
     path.write_text(generate(str(spec), style))
     script = tmp_path / "train.py"
     script.write_text(TRAIN_SCRIPT)
-    # One OpenMP thread for torch and jax: CI runs two test workers on two cores.
-    threads = {} if backend == "tensorflow" else {"OMP_NUM_THREADS": "1"}
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", **threads}
+    env = backend_child_env(backend)
     result = subprocess.run(
         [
             sys.executable,

@@ -211,7 +211,7 @@ def verify_spec_files(presets, styles, backend: str, folder: Path, steps: int) -
     """`modelgen verify` on spec files: each preset's spec with its small input, a deep
     sibling's reduced_depth_sets and a detector's DETECTOR_SETS written in (spec_to_yaml),
     so that one child per set of styles trains them all (each child start imports the
-    backend: about 4 s on torch), and check each report (check_reports)."""
+    backend: 3-5 s on torch), and check each report (check_reports)."""
     by_styles = defaultdict(list)
     for preset in sorted(presets):
         by_styles[tuple(styles(preset))].append(preset)
