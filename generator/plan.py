@@ -479,7 +479,7 @@ def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None, scope: str
     mark = c.mark()
     if spec.stem.kind != "none":
         shape = plan_stem(spec, c, shape)
-        prefix, layer = STEMS[spec.stem.kind].layers
+        prefix, layer = STEMS[spec.stem.kind].stage_layers(spec.stem)
         _stage(plan, c, "stem", "stem", spec.stem.kind, shape, mark, prefix, scope + layer)
 
     for index, group in enumerate(spec.learner.groups):

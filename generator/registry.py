@@ -78,7 +78,8 @@ class BlockType:
     # Templates of units that several pieces call (Inception v3's conv_bn): they open the
     # file, once, whichever pieces need them.
     helpers: tuple[str, ...] = ()
-    # learner field -> the template its option needs when set (se_ratio: the SE link).
+    # learner field -> the template its option needs when set (se_ratio: the SE link), or
+    # "field=value" -> the template that value needs (shortcut=zero_pad: ZeroChannels).
     options: Mapping[str, str] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)
     # How verify trains this family's networks (DEFAULT_RECIPE unless it needs another).
@@ -86,7 +87,7 @@ class BlockType:
 
     def pieces(self, learner) -> list[str]:
         """The learner's templates for this spec's learner section (options included)."""
-        chosen = [name for option, name in self.options.items() if getattr(learner, option)]
+        chosen = [name for option, name in self.options.items() if _chosen(learner, option)]
         return [*self.templates, *chosen]
 
     def __getattr__(self, name: str):
@@ -117,19 +118,25 @@ class BlockType:
 @dataclass(frozen=True)
 class StemKind:
     """A stem kind (`stem.kind`): its planner (spec, counter, shape) -> shape, its template,
-    the layer names it writes. `kernel_size`: the default of stem.kernel_size where the
-    stem takes one (None: it does not); `sized`: whether stem.n_filters applies."""
+    the layer names it writes. `fields`: the stem metaparameters it takes (spec.STEM_FIELDS)
+    with its defaults; the spec refuses the others. `layered`: whether n_filters may be a
+    list (one convolution per width)."""
 
     kind: str
     doc: str
     plan: Callable | None
     template: str | None
     layer_names: tuple[str, ...]
-    # Its layer-name prefix ("conv1", "conv1..pool2") and the layer that leaves its output.
-    layers: tuple[str, str] = ("", "")
-    kernel_size: int | None = None
-    sized: bool = True
+    # Its layer-name prefix ("conv1", "conv1..pool2") and the layer that leaves its output,
+    # or a function of the spec's stem section that gives them (a pool that may be off).
+    layers: tuple[str, str] | Callable = ("", "")
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    layered: bool = False
     helpers: tuple[str, ...] = ()
+
+    def stage_layers(self, stem) -> tuple[str, str]:
+        """(prefix, output layer) of this kind's stage for the spec's stem section."""
+        return self.layers(stem) if callable(self.layers) else self.layers
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,13 @@ def task_batches() -> dict[str, Callable]:
     return batches
 
 
+def _chosen(learner, option: str) -> bool:
+    """Whether a learner section picks an option: "field" set, or "field=value"."""
+    name, _, value = option.partition("=")
+    got = getattr(learner, name, None)
+    return got == value if value else bool(got)
+
+
 def _models(annotation) -> list:
     """The annotation and every type inside it (Optional, unions, Annotated, list)."""
     found = [annotation]
@@ -327,7 +341,13 @@ def piece_problems(piece, templates_dir) -> list[str]:
             problems.append(f"{label}: no templates or no task")
     else:
         names = [*getattr(piece, "helpers", ()), piece.template] if not none_stem else []
-        if isinstance(piece, StemKind) and not none_stem and not all(piece.layers):
+        layers = getattr(piece, "layers", None)
+        if (
+            isinstance(piece, StemKind)
+            and not none_stem
+            and not callable(layers)
+            and not all(layers)
+        ):
             problems.append(f"{label}: no layers (its stage's layer names)")
     for name in names:
         if name is None or not (templates_dir / name).is_file():

@@ -15,6 +15,7 @@ The two skins (templates/skins/) only lay the pieces out: module-level functions
 from __future__ import annotations
 
 import ast
+import re
 import shlex
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,7 @@ from .plan import Plan
 from .spec import Spec, _derive_class_name
 
 STYLES = ("procedural", "oop")
+_OPS_CALL = re.compile(r"(?<![\w.])ops\.")
 BLACK_MODE = black.Mode(line_length=88, target_versions={black.TargetVersion.PY310})
 
 
@@ -136,7 +138,10 @@ def render_source(
         **_style_helpers(style, spec.class_name),
     }
     pieces = _render_pieces(env, plan, style, context)
-    return env.get_template(f"skins/{style}.py.j2").render(context, pieces=pieces)
+    # keras.ops is imported where some piece calls it (a custom layer's call, a loss ...).
+    uses_ops = any(_OPS_CALL.search(piece) for piece in pieces)
+    skin = env.get_template(f"skins/{style}.py.j2")
+    return skin.render(context, pieces=pieces, uses_ops=uses_ops)
 
 
 def format_source(source: str) -> str:

@@ -172,38 +172,94 @@ def _choices(table: dict):
     return Literal[tuple(table)]
 
 
+# The metaparameters a stem kind may take (StemKind.fields lists its own, with defaults).
+STEM_FIELDS = ("n_filters", "kernel_size", "strides", "padding", "pool", "bn_relu")
+
+
 class Stem(_Model):
     """What turns the pixels into the first group's input; `kind` picks a registered stem
-    (generator/pieces/stems/). n_filters: its convolution's width (where the kind is sized);
-    kernel_size: its convolution's kernel (where the kind takes one)."""
+    (generator/pieces/stems/). Each kind takes some of these metaparameters, with its own
+    defaults (StemKind.fields), and refuses the others:
+    n_filters: its convolution's width (the conv stem: a list gives one conv per width);
+    kernel_size, strides: its (first) convolution's; padding: pixels of zeros around the
+    input of each convolution, "same" (Keras' padding="same") or "valid" (none);
+    pool: whether a 3x3/2 max pool follows; bn_relu: whether BN-ReLU follows its last
+    convolution (false for pre-activation learners, whose blocks normalise)."""
 
     kind: _choices(STEMS) = "none"
-    n_filters: Filters = 64
+    n_filters: Filters | tuple[Filters, ...] | None = None
     kernel_size: Annotated[StrictInt, Field(ge=1, le=15)] | None = None
+    strides: Stride | None = None
+    padding: Literal["same", "valid"] | Annotated[StrictInt, Field(ge=0, le=15)] | None = None
+    pool: StrictBool | None = None
+    bn_relu: StrictBool | None = None
+
+    @field_validator("n_filters", mode="before")
+    @classmethod
+    def _widths(cls, value):
+        """One width, or (where the kind takes a list) a list of them: checked here, so a
+        bad value gets one reason rather than one per member of the union."""
+        if value is None:
+            return value
+        values = value if isinstance(value, list | tuple) else [value]
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError("must list at least one width")
+        if len(values) > 8:
+            raise ValueError(f"must list at most 8 widths, got {len(values)}")
+        for item in values:
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise ValueError(
+                    f"must be a positive integer or a list of them, got {_show(value)}"
+                )
+            if not 1 <= item <= MAX_FILTERS:
+                raise ValueError(f"must be within [1, {MAX_FILTERS}], got {_show(item)}")
+        return tuple(value) if isinstance(value, list | tuple) else value
 
     @model_validator(mode="before")
     @classmethod
-    def _kernel_size_default(cls, data):
-        if isinstance(data, dict) and is_tag(data.get("kind"), STEMS):
-            default = STEMS[data["kind"]].kernel_size
-            if default is not None and data.get("kernel_size") is None:
-                data = {**data, "kernel_size": default}
+    def _kind_defaults(cls, data):
+        """The kind's defaults for the metaparameters it takes and the spec leaves out."""
+        if isinstance(data, dict):
+            kind = data.get("kind", "none")
+            if is_tag(kind, STEMS):
+                own = STEMS[kind].fields
+                data = {**data, **{k: v for k, v in own.items() if data.get(k) is None}}
         return data
 
     @model_validator(mode="after")
     def _fields_apply_to_the_kind(self):
         stem = STEMS[self.kind]
-        if stem.kernel_size is None and self.kernel_size is not None:
-            takes = [kind for kind, other in STEMS.items() if other.kernel_size is not None]
+        for name in STEM_FIELDS:
+            if name not in stem.fields and getattr(self, name) is not None:
+                takes = [kind for kind, other in STEMS.items() if name in other.fields]
+                if stem.plan is None:
+                    why = "stem kind 'none' has no layers"
+                elif not stem.fields:
+                    why = f"the {self.kind} stem's sizes are the paper's"
+                else:
+                    why = f"the {self.kind} stem takes {', '.join(stem.fields)}"
+                raise ValueError(
+                    f"{name} applies only to stem kind {' or '.join(map(repr, takes))} ({why})"
+                )
+        if isinstance(self.n_filters, tuple) and not stem.layered:
+            takes = [kind for kind, other in STEMS.items() if other.layered]
             raise ValueError(
-                f"kernel_size applies only to stem kind {' or '.join(map(repr, takes))} (the "
-                f"{self.kind} stem's convolution is fixed)"
-            )
-        if not stem.sized and self.n_filters != 64:
-            raise ValueError(
-                f"n_filters does not apply to stem kind '{self.kind}' (its sizes are the paper's)"
+                f"n_filters: a list of widths (one convolution each) applies only to stem kind "
+                f"{' or '.join(map(repr, takes))}; the {self.kind} stem has one convolution"
             )
         return self
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The widths of its convolutions, in order (one for every kind but a layered conv)."""
+        if self.n_filters is None:
+            return ()
+        return self.n_filters if isinstance(self.n_filters, tuple) else (self.n_filters,)
+
+    @property
+    def scale(self) -> int:
+        """How many times its strides (and its pool) divide H and W (1: kept)."""
+        return (self.strides or 1) * (2 if self.pool else 1)
 
 
 # The learner section: one model per registered block family, picked by `block`.

@@ -114,7 +114,9 @@ def test_show_resnet50_prints_yaml_with_every_default_filled(capsys):
     assert isinstance(data, dict)
     assert data["name"] == "resnet50"
     assert data["conventions"] == {"bias_before_bn": True, "bn_epsilon": 1.001e-05}
-    assert data["stem"] == {"kind": "resnet", "n_filters": 64}
+    # The stem metaparameters the resnet kind takes, with its defaults (no bn_relu: conv's)
+    stem = {"kind": "resnet", "n_filters": 64, "kernel_size": 7, "strides": 2, "padding": 3}
+    assert data["stem"] == {**stem, "pool": True}
     assert data["learner"]["block"] == "bottleneck"
     assert data["learner"]["stride_on"] == "1x1"
     assert data["learner"]["groups"][0] == {"n_filters": 64, "n_blocks": 3, "strides": 1}
@@ -131,8 +133,13 @@ def test_show_prints_only_the_arguments_the_classifier_kind_takes(capsys):
     assert vgg == {"kind": "flatten", "dense_units": [4096, 4096], "dropout": 0.5}
     squeezenet = yaml.safe_load(cli(["show", "squeezenet1_1"], capsys).out)["classifier"]
     assert squeezenet == {"kind": "conv", "dropout": 0.5}
+    # and only the stem fields its kind takes
     stem = yaml.safe_load(cli(["show", "resnet50"], capsys).out)["stem"]
-    assert "kernel_size" not in stem  # the resnet stem's kernel is fixed
+    assert "bn_relu" not in stem and stem["kernel_size"] == 7
+    assert yaml.safe_load(cli(["show", "inception_v3"], capsys).out)["stem"] == {
+        "kind": "inception_v3"
+    }
+    assert yaml.safe_load(cli(["show", "vgg16"], capsys).out)["stem"] == {"kind": "none"}
 
 
 def test_show_applies_overrides(capsys):

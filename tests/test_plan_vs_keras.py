@@ -74,10 +74,20 @@ def stem_for(draw, block: str) -> dict:
     }.get(block, "resnet")
     kind = draw(st.sampled_from([usual, usual, *registry.STEMS]))  # every registered kind
     stem, piece = {"kind": kind}, registry.STEMS[kind]
-    if piece.sized and piece.plan is not None:
-        stem["n_filters"] = draw(st.integers(1, 16))
-    if piece.kernel_size is not None:
-        stem["kernel_size"] = draw(st.sampled_from([3, piece.kernel_size]))
+    fields = piece.fields
+    if "n_filters" in fields:
+        width = st.integers(1, 16)
+        several = st.lists(width, min_size=2, max_size=3)
+        stem["n_filters"] = draw(st.one_of(width, several) if piece.layered else width)
+    if "kernel_size" in fields:
+        stem["kernel_size"] = draw(st.sampled_from([1, 3, fields["kernel_size"]]))
+    if "strides" in fields:
+        stem["strides"] = draw(st.sampled_from([1, 2, fields["strides"]]))
+    if "padding" in fields:
+        stem["padding"] = draw(st.sampled_from(["same", "valid", 0, 1, fields["padding"]]))
+    for switch in ("pool", "bn_relu"):
+        if switch in fields:
+            stem[switch] = draw(st.booleans())
     return stem
 
 
@@ -158,7 +168,10 @@ def inception_v3_groups(draw, n_groups: int) -> list[dict]:
 
 def shrink(block: str, stem: dict, groups: list[dict]) -> int:
     """About how many times the backbone divides H and W (to draw a side that fits)."""
-    factor = {"none": 1, "inception_v1": 8, "inception_v3": 9}.get(stem["kind"], 4)
+    factor = {"none": 1, "inception_v1": 8, "inception_v3": 9}.get(stem["kind"])
+    if factor is None:  # the stem's own strides and pool (its metaparameters)
+        fields = {**registry.STEMS[stem["kind"]].fields, **stem}
+        factor = fields["strides"] * (2 if fields["pool"] else 1)
     for index, group in enumerate(groups):
         if block in ("plain", "vgg"):
             factor *= 2 if group.get("pool", True) else 1
@@ -204,7 +217,7 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
     if block == "fire":
         learner["bypass"] = draw(st.sampled_from(["none", "simple", "complex"]))
     factor = shrink(block, stem, groups)
-    least = max(factor, 8)
+    least = max(factor, 8) + stem.get("kernel_size", 0)  # a valid kernel trims the side
     if stem["kind"] == "inception_v3":
         least = max(least, 75)  # its valid convolutions and pools
     side = draw(st.integers(least, max(least + 8, min(2 * least, max_side))))

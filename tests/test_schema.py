@@ -34,7 +34,7 @@ def test_every_preset_file_validates_against_the_schema(validator, preset):
     ("edit", "where"),
     [
         (lambda d: d.update(lerner=d.pop("learner")), "lerner"),
-        (lambda d: d["stem"].update(strides=2), "strides"),
+        (lambda d: d["stem"].update(stride=2), "stride"),
         (lambda d: d["classifier"].update(kind="no_such_kind"), "no_such_kind"),
         (lambda d: d["learner"]["groups"][0].update(n_blocks=0), "0"),
     ],

@@ -199,9 +199,9 @@ def test_unknown_field_far_from_any_name_lists_the_fields_there():
     assert err.reason.endswith(", twin (modelgen schema lists them all)")
 
     data = raw("resnet50")
-    data["stem"]["strides"] = 2
+    data["stem"]["colour"] = 2
     err = spec_error(data)
-    assert err.path == "stem.strides"
+    assert err.path == "stem.colour"
     assert err.reason.startswith("unknown field; the fields here are kind, n_filters")
 
 

@@ -300,7 +300,7 @@ def _error(target: str, overrides: list[str]) -> SpecError:
 @pytest.mark.parametrize(
     "target, overrides, path, needle",
     [
-        ("resnet18", ["stem.kernel_size=3"], "stem", "kernel_size"),
+        ("resnet18", ["stem.bn_relu=false"], "stem", "bn_relu"),
         ("squeezenet1_0", ["stem.kernel_size=0"], "stem.kernel_size", ">= 1"),
         (
             "squeezenet1_0",
@@ -315,7 +315,7 @@ def _error(target: str, overrides: list[str]) -> SpecError:
         ("squeezenet1_0", ["input_shape=[20, 20, 3]"], "learner.groups[1]", "max pool"),
     ],
     ids=[
-        "kernel-size-on-resnet",
+        "bn-relu-on-resnet",
         "zero-kernel",
         "empty-group",
         "bad-bypass",
@@ -334,4 +334,5 @@ def test_bad_specs_name_the_field(target, overrides, path, needle):
 def test_stem_kernel_defaults_to_7():
     spec = plan_for("squeezenet1_1", ["stem.kernel_size=null"]).spec
     assert spec.stem.kernel_size == 7
-    assert plan_for("resnet18").spec.stem.kernel_size is None
+    assert plan_for("resnet18").spec.stem.kernel_size == 7  # the resnet kind's default
+    assert plan_for("inception_v3").spec.stem.kernel_size is None  # the paper's stem

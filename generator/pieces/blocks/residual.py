@@ -48,6 +48,11 @@ class ResidualLearner(Model):
     # basic and bottleneck: a squeeze-and-excitation link on the residual branch, with
     # channels // se_ratio channels in its bottleneck (None: no SE link).
     se_ratio: Annotated[StrictInt, Field(ge=1, le=MAX_FILTERS)] | None = None
+    # How a group's first block meets a change of shape on its shortcut. projection: a
+    # strided 1x1 conv -> BN (He et al. 2015's option B); zero_pad (basic only): no
+    # parameters, every strides-th pixel and zero channels appended (option A, the CIFAR
+    # ResNets of section 4.2).
+    shortcut: Literal["projection", "zero_pad"] = "projection"
     groups: list[ResidualGroup] = Field(min_length=1, max_length=64)
 
     @model_validator(mode="before")
@@ -78,6 +83,11 @@ class ResidualLearner(Model):
                 raise ValueError(
                     f"{option} applies only to block 'bottleneck' (the ResNeXt grouped 3x3)"
                 )
+        if self.shortcut == "zero_pad" and blocks != {"basic"}:
+            raise ValueError(
+                "shortcut 'zero_pad' (option A) applies only to block 'basic' (the CIFAR "
+                "ResNets); other blocks project their shortcut"
+            )
         if self.block == "preact_bottleneck" and self.se_ratio is not None:
             raise ValueError("se_ratio applies only to blocks 'basic' and 'bottleneck'")
         return self
@@ -131,13 +141,30 @@ def width_expression(width_per_group: int, cardinality: int) -> str:
     return expression if cardinality == 1 else f"{expression} * {cardinality}"
 
 
+def zero_pad_shortcut(c: Counter, shape: Shape, n_filters: int, strides: int) -> Shape:
+    """Option A: every strides-th pixel (a 1x1/strides max pool picks them), then zero
+    channels appended up to n_filters. No parameters; it cannot take channels away."""
+    if n_filters < shape[2]:
+        raise SpecError(
+            c.source,
+            f"{c.where}.n_filters",
+            f"shortcut 'zero_pad' (option A) only appends zero channels: it cannot take "
+            f"{shape[2]} channels to {n_filters}; widen the group or use shortcut 'projection'",
+        )
+    h, w, _ = pool(c, shape, 1, strides, "the option A shortcut's subsampling")
+    return h, w, n_filters
+
+
 def plan_basic_group(spec, c, shape, group):
     bias = spec.conventions.bias_before_bn
     f = group.n_filters
     for index in range(group.n_blocks):
         strides = group.strides if index == 0 else 1
         if index == 0 and (strides != 1 or shape[2] != f):
-            short = bn(c, conv(c, shape, f, 1, strides, bias=bias))
+            if spec.learner.shortcut == "zero_pad":
+                short = zero_pad_shortcut(c, shape, f, strides)
+            else:
+                short = bn(c, conv(c, shape, f, 1, strides, bias=bias))
         else:
             short = shape
         x = bn(c, conv(c, pad(shape, 1), f, 3, strides, bias=bias))
@@ -218,7 +245,7 @@ RESIDUAL_V1 = {
     "first_index": 2,
     "group_layers": residual_layers,
     "layer_names": RESIDUAL_LAYER_NAMES,
-    "options": {"se_ratio": "blocks/se.py.j2"},
+    "options": {"se_ratio": "blocks/se.py.j2", "shortcut=zero_pad": "blocks/zero_channels.py.j2"},
 }
 register_block(
     tag="basic",

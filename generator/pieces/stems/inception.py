@@ -41,7 +41,6 @@ register_stem(
     template="stems/inception_v1.py.j2",
     layer_names=(r"conv1_7x7_s2", r"conv2_3x3(_reduce)?", r"pool[12]_3x3_s2"),
     layers=("conv1..pool2", "pool2_3x3_s2"),
-    sized=False,
 )
 register_stem(
     kind="inception_v3",
@@ -50,6 +49,5 @@ register_stem(
     template="stems/inception_v3.py.j2",
     layer_names=CONV_BN_LAYER_NAMES,
     layers=("conv2d..max_pooling2d_1", "max_pooling2d_1"),
-    sized=False,
     helpers=("blocks/conv_bn.py.j2",),
 )
