@@ -135,6 +135,7 @@ def render_source(
         "style": style,
         "bias_before_bn": spec.conventions.bias_before_bn,
         "bn_epsilon": repr(spec.conventions.bn_epsilon),
+        "bn_args": spec.conventions.bn_args,
         **_style_helpers(style, spec.class_name),
     }
     pieces = _render_pieces(env, plan, style, context)

@@ -165,6 +165,17 @@ class Conventions(_Model):
     # always have a bias.
     bias_before_bn: StrictBool = False
     bn_epsilon: float = Field(1e-5, gt=0.0, lt=1.0, strict=True)
+    # The weight of the old moving mean and variance at each training step: Keras' 0.99,
+    # or PyTorch's momentum=0.1 (0.9 here) for its ports. Short runs need the latter: after
+    # 200 steps at 0.99 the moving statistics still lag the weights.
+    bn_momentum: float = Field(0.99, gt=0.0, lt=1.0, strict=True)
+
+    @property
+    def bn_args(self) -> str:
+        """BatchNormalization's arguments as the templates write them (Keras' default
+        momentum left out)."""
+        epsilon = f"epsilon={self.bn_epsilon!r}"
+        return epsilon if self.bn_momentum == 0.99 else f"momentum={self.bn_momentum!r}, {epsilon}"
 
 
 def _choices(table: dict):
@@ -211,9 +222,24 @@ class Stem(_Model):
                 raise ValueError(
                     f"must be a positive integer or a list of them, got {_show(value)}"
                 )
-            if not 1 <= item <= MAX_FILTERS:
-                raise ValueError(f"must be within [1, {MAX_FILTERS}], got {_show(item)}")
+            if item < 1:
+                raise ValueError(f"must be >= 1, got {_show(item)}")
+            if item > MAX_FILTERS:
+                raise ValueError(f"must be <= {MAX_FILTERS}, got {_show(item)}")
         return tuple(value) if isinstance(value, list | tuple) else value
+
+    @field_validator("padding", mode="before")
+    @classmethod
+    def _padding(cls, value):
+        """ "same", "valid" or pixels of zeros: checked here for one reason, not a union's."""
+        if value is None or value in ("same", "valid"):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 15:
+            return value
+        raise ValueError(
+            f"must be 'same', 'valid' or the pixels of zeros around the input (0 to 15), "
+            f"got {_show(value)}"
+        )
 
     @model_validator(mode="before")
     @classmethod

@@ -277,22 +277,42 @@ def default_metaparameters(preset: str, style: str) -> dict:
 _ROW = re.compile(r"^\|(?P<cells>.*)\|\s*$")
 
 
+def _row_presets(cell: str) -> list[str]:
+    """The presets a row names: "resnet50 (v1)" -> [resnet50]; "wide_resnet50_2 /
+    wide_resnet101_2" -> both. A row that abbreviates its later names ("mobilenet / _0_75",
+    "convnext_tiny / small", "efficientnet_b0 ... b7") gives [] until its family's
+    presets exist and it is read by its own test."""
+    names = [name.strip().split()[0] for name in cell.split(" / ") if name.strip()]
+    family = re.match(r"[a-z]+", names[0]) if names else None
+    if family is None or "..." in cell:
+        return []
+    if any(not name.startswith(family.group(0)) for name in names[1:]):
+        return []
+    return names
+
+
 def parse_param_counts(path: Path = PARAM_COUNTS_MD) -> dict[str, tuple[str, int]]:
-    """The reference table -> {preset: (compare, count)}; compare is total or trainable."""
+    """The reference tables -> {preset: (compare, count)}; compare is total or trainable.
+    Rows of four cells (preset | reference | compare | count) or five (... | input), one
+    count per preset the row names, "a / b" where it names several."""
     counts: dict[str, tuple[str, int]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         match = _ROW.match(line.strip())
         if not match:
             continue
         cells = [cell.strip() for cell in match.group("cells").split("|")]
-        if len(cells) != 4 or not cells[0]:
+        if len(cells) not in (4, 5) or not cells[0]:
             continue
-        compare, count = cells[2], cells[3].replace(",", "")
-        if compare not in ("total", "trainable") or not count.isdigit():
+        compare = cells[2]
+        numbers = [number.strip().replace(",", "") for number in cells[3].split(" / ")]
+        if compare not in ("total", "trainable") or not all(n.isdigit() for n in numbers):
             continue  # the header and the |---| separator row
-        preset = cells[0].split()[0]
-        assert preset not in counts, f"{preset} has two rows in {path}"
-        counts[preset] = (compare, int(count))
+        presets = _row_presets(cells[0])
+        if len(presets) != len(numbers):
+            continue
+        for preset, number in zip(presets, numbers, strict=True):
+            assert preset not in counts, f"{preset} has two rows in {path}"
+            counts[preset] = (compare, int(number))
     return counts
 
 

@@ -113,7 +113,8 @@ def test_show_resnet50_prints_yaml_with_every_default_filled(capsys):
     data = yaml.safe_load(res.out)
     assert isinstance(data, dict)
     assert data["name"] == "resnet50"
-    assert data["conventions"] == {"bias_before_bn": True, "bn_epsilon": 1.001e-05}
+    conventions = {"bias_before_bn": True, "bn_epsilon": 1.001e-05, "bn_momentum": 0.99}
+    assert data["conventions"] == conventions
     # The stem metaparameters the resnet kind takes, with its defaults (no bn_relu: conv's)
     stem = {"kind": "resnet", "n_filters": 64, "kernel_size": 7, "strides": 2, "padding": 3}
     assert data["stem"] == {**stem, "pool": True}

@@ -390,7 +390,8 @@ def test_spec_rules_for_the_inception_family():
     err = spec_error("inception_v3", ["learner.groups.1.blocks.0.n_5x5=8"])
     assert err.path == "learner.groups[1].blocks[0].n_5x5" and err.reason == "unknown field"
     err = spec_error("inception_v1", ["stem.n_filters=32"])
-    assert err.path == "stem" and "does not apply" in err.reason
+    assert err.path == "stem" and "applies only to stem kind" in err.reason
+    assert "the inception_v1 stem's sizes are the paper's" in err.reason
     # The auxiliary heads' 5x5/3 pool needs a 5x5 tap: 64x64 leaves 4x4 at 4a.
     err = spec_error("inception_v1", ["input_shape=[64, 64, 3]"])
     assert err.path == "classifier.aux" and "5x5/3 average pool" in err.reason

@@ -87,6 +87,18 @@ NO_REFERENCE: frozenset[str] = frozenset(
         "fast_rcnn",
         # tests/test_faster_rcnn.py: VGG16's convolutions + the RPN + the head, both styles.
         "faster_rcnn",
+        # The CIFAR-size networks' papers give rounded counts (0.27M ...): tests/test_cifar.py
+        # counts each paper's structure layer by layer and holds the plan (so Keras) to it.
+        *(f"resnet{depth}_cifar" for depth in (20, 32, 44, 56, 110)),
+        "preact_resnet164_cifar",
+        "wrn_28_10_cifar",
+        "wrn_16_8_cifar",
+        "wrn_40_4_cifar",
+        "resnext29_8x64d_cifar",
+        "resnext29_16x64d_cifar",
+        "densenet_bc_100_12_cifar",
+        "densenet_bc_250_24_cifar",
+        "densenet_bc_190_40_cifar",
     }
 )
 

@@ -46,6 +46,7 @@ BLOCKS = (
     "basic",
     "bottleneck",
     "preact_bottleneck",
+    "preact_basic",
     "dense",
     "fire",
     "inception_v1",
@@ -67,6 +68,7 @@ def stem_for(draw, block: str) -> dict:
     """Any stem kind (a few more often with the blocks they belong to)."""
     usual = {
         "preact_bottleneck": "resnet_preact",
+        "preact_basic": "conv",
         "dense": "densenet",
         "fire": "squeezenet",
         "inception_v1": "inception_v1",
@@ -106,7 +108,7 @@ def groups_for(draw, block: str, stem: dict) -> list[dict]:
         return [
             {"n_filters": draw(small), "n_layers": draw(st.integers(1, 2))} for _ in range(n_groups)
         ]
-    if block in ("basic", "bottleneck", "preact_bottleneck", "mixed"):
+    if block in ("basic", "bottleneck", "preact_bottleneck", "preact_basic", "mixed"):
         groups = []
         for index in range(n_groups):
             same = index and draw(st.booleans())  # the width of the group before: identity
@@ -175,7 +177,7 @@ def shrink(block: str, stem: dict, groups: list[dict]) -> int:
     for index, group in enumerate(groups):
         if block in ("plain", "vgg"):
             factor *= 2 if group.get("pool", True) else 1
-        elif block in ("basic", "bottleneck", "preact_bottleneck", "mixed"):
+        elif block in ("basic", "bottleneck", "preact_bottleneck", "preact_basic", "mixed"):
             factor *= group["strides"]
         elif block == "inception_v3":
             factor *= 2 if group.get("reduction") else 1
@@ -211,6 +213,17 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
             group["n_filters"] = max(group["n_filters"], 64 // learner["width_per_group"])
     if block in ("basic", "bottleneck") and draw(st.booleans()):
         learner["se_ratio"] = draw(st.sampled_from([1, 2, 4]))
+    if block == "basic" and draw(st.booleans()):  # option A: the groups may not narrow
+        learner["shortcut"] = "zero_pad"
+        width = stem.get("n_filters", {"inception_v1": 192, "inception_v3": 192}.get(stem["kind"]))
+        width = (width[-1] if isinstance(width, list) else width) or 3  # none: the pixels
+        for group in groups:
+            group["n_filters"] = width = max(group["n_filters"], width)
+    if block in ("preact_bottleneck", "preact_basic"):
+        learner["stride_block"] = draw(st.sampled_from(["first", "last"]))
+    if block == "preact_basic":
+        learner["widen_factor"] = draw(st.sampled_from([1, 2]))
+        learner["dropout"] = draw(st.sampled_from([0.0, 0.3]))
     if block == "dense":
         learner["growth_rate"] = draw(small)
         learner["compression"] = draw(st.sampled_from([0.5, 0.75, 1.0]))

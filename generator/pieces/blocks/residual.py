@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, StrictInt, model_validator
 
 from ...errors import SpecError
-from ...fields import MAX_FILTERS, Count, Filters, Model, Stride
+from ...fields import MAX_FILTERS, Count, Filters, Model, Rate, Stride
 from ...plan import Counter, Shape, bn, conv, pad, pool
 from ...registry import register_block
 
@@ -30,12 +30,16 @@ class ResidualGroup(Model):
     block: Literal["basic", "bottleneck"] | None = None
 
 
+# The pre-activation block types, with the block of a group that downsamples by default.
+PREACT = {"preact_bottleneck": "last", "preact_basic": "first"}
+
+
 class ResidualLearner(Model):
     """Residual blocks, with two options that compose: ResNeXt's grouped 3x3 (bottleneck:
     cardinality, width_per_group, grouped_conv) and an SE link (basic, bottleneck: se_ratio).
     """
 
-    block: Literal["basic", "bottleneck", "preact_bottleneck"]
+    block: Literal["basic", "bottleneck", "preact_bottleneck", "preact_basic"]
     # bottleneck only (default 1x1): v1 strides the first 1x1, v1.5 strides the 3x3.
     stride_on: Literal["1x1", "3x3"] | None = None
     # bottleneck only (defaults 1, 64, native): ResNeXt. The 3x3 is split into `cardinality`
@@ -53,6 +57,15 @@ class ResidualLearner(Model):
     # parameters, every strides-th pixel and zero channels appended (option A, the CIFAR
     # ResNets of section 4.2).
     shortcut: Literal["projection", "zero_pad"] = "projection"
+    # Pre-activation blocks only: which block of a group downsamples. last (the default of
+    # preact_bottleneck): the keras.applications / TF-slim v2 layout, the first block
+    # always projecting; first (the default of preact_basic): He et al. 2016's CIFAR code
+    # and the Wide ResNets, the first block projecting where the shape changes.
+    stride_block: Literal["first", "last"] | None = None
+    # preact_basic only: dropout between the two 3x3 convolutions (WRN; 0: none), and
+    # the widening factor k of WRN-d-k: every group is k times as wide as its n_filters.
+    dropout: Rate | None = None
+    widen_factor: Annotated[StrictInt, Field(ge=1, le=MAX_FILTERS)] | None = None
     groups: list[ResidualGroup] = Field(min_length=1, max_length=64)
 
     @model_validator(mode="before")
@@ -62,17 +75,26 @@ class ResidualLearner(Model):
             defaults = {"stride_on": "1x1", "cardinality": 1, "width_per_group": 64}
             defaults["grouped_conv"] = "native"
             data = {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
+        if isinstance(data, dict) and data.get("block") in PREACT:
+            defaults = {"stride_block": PREACT[data["block"]]}
+            if data["block"] == "preact_basic":
+                defaults["dropout"], defaults["widen_factor"] = 0.0, 1
+            data = {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
         return data
 
     @model_validator(mode="after")
     def _stride_on_is_bottleneck_only(self):
         blocks = {group.block or self.block for group in self.groups}
-        if self.block == "preact_bottleneck" and len(blocks) > 1:
+        if self.block in PREACT and len(blocks) > 1:
             index = next(i for i, group in enumerate(self.groups) if group.block)
             raise ValueError(
-                f"groups[{index}].block: a preact_bottleneck learner's groups are all "
+                f"groups[{index}].block: a {self.block} learner's groups are all "
                 "pre-activation blocks (basic and bottleneck groups mix in their own learners)"
             )
+        for option in ("stride_block", "dropout", "widen_factor"):
+            takes = PREACT if option == "stride_block" else ("preact_basic",)
+            if self.block not in takes and getattr(self, option) is not None:
+                raise ValueError(f"{option} applies only to block {' or '.join(map(repr, takes))}")
         if "bottleneck" not in blocks and self.stride_on is not None:
             raise ValueError(
                 f"stride_on applies only to block 'bottleneck' ({self.block} blocks "
@@ -88,7 +110,7 @@ class ResidualLearner(Model):
                 "shortcut 'zero_pad' (option A) applies only to block 'basic' (the CIFAR "
                 "ResNets); other blocks project their shortcut"
             )
-        if self.block == "preact_bottleneck" and self.se_ratio is not None:
+        if self.block in PREACT and self.se_ratio is not None:
             raise ValueError("se_ratio applies only to blocks 'basic' and 'bottleneck'")
         return self
 
@@ -202,19 +224,51 @@ def plan_bottleneck_group(spec, c, shape, group):
     return shape
 
 
+def preact_shortcut(c, spec, shape, preact, index, n, width, strides, bias):
+    """The shortcut of a group's index-th pre-activation block (from 1) of n, as the group
+    template lays them out. stride_block last: the first block always projects (a 1x1 conv
+    of the normalised input), the last strides, subsampling its shortcut (1x1/strides max
+    pool); first: the first block strides and projects where the shape changes."""
+    last = spec.learner.stride_block == "last"
+    if index == 1 and (last or strides != 1 or shape[2] != width):
+        return conv(c, preact, width, 1, strides, bias=bias)
+    return pool(c, shape, 1, strides, "the shortcut's 1x1 max pool")
+
+
+def preact_strides(spec, group, index: int) -> int:
+    """The strides of a group's index-th pre-activation block (from 1)."""
+    at = 1 if spec.learner.stride_block == "first" else group.n_blocks
+    return group.strides if index == at else 1
+
+
 def plan_preact_bottleneck_group(spec, c, shape, group):
     bias = spec.conventions.bias_before_bn
     f, n = group.n_filters, group.n_blocks
     for index in range(1, n + 1):
-        strides = group.strides if index == n else 1
+        strides = preact_strides(spec, group, index)
         preact = bn(c, shape)
-        if index == 1:
-            short = conv(c, preact, 4 * f, 1, strides)  # feeds the add: always biased
-        else:
-            short = pool(c, shape, 1, strides, "the shortcut's 1x1 max pool")
+        # the projection feeds the add: always biased
+        short = preact_shortcut(c, spec, shape, preact, index, n, 4 * f, strides, True)
         x = bn(c, conv(c, preact, f, 1, bias=bias))
         x = bn(c, conv(c, pad(x, 1), f, 3, strides, bias=bias))
         x = conv(c, x, 4 * f, 1)
+        assert x == short, (x, short)
+        shape = x
+    return shape
+
+
+def plan_preact_basic_group(spec, c, shape, group):
+    """BN-ReLU -> 3x3/strides conv -> BN-ReLU -> (dropout) -> 3x3 conv, + the shortcut. Every
+    conv's output reaches a BN (the next block's, or the learner's last), so bias_before_bn
+    decides every bias (none in the WRNs)."""
+    bias = spec.conventions.bias_before_bn
+    f, n = group.n_filters * spec.learner.widen_factor, group.n_blocks
+    for index in range(1, n + 1):
+        strides = preact_strides(spec, group, index)
+        preact = bn(c, shape)
+        short = preact_shortcut(c, spec, shape, preact, index, n, f, strides, bias)
+        x = bn(c, conv(c, pad(preact, 1), f, 3, strides, bias=bias))
+        x = conv(c, pad(x, 1), f, 3, bias=bias)
         assert x == short, (x, short)
         shape = x
     return shape
@@ -276,21 +330,43 @@ def plan_post_activation(spec, c, shape):
     return bn(c, shape)
 
 
+# What the pre-activation (v2) blocks share: the group, the names, the final BN-ReLU.
+RESIDUAL_V2 = {
+    "learner": ResidualLearner,
+    "group_layers": residual_layers,
+    "group_name": "conv",
+    "first_index": 2,
+    "layer_names": (*RESIDUAL_LAYER_NAMES, r"post_(bn|relu)"),
+    "plan_tail": plan_post_activation,
+    "tail_name": "post",
+    "tail_layers": ("post", "post_relu"),
+}
 register_block(
     tag="preact_bottleneck",
-    learner=ResidualLearner,
     plan_group=plan_preact_bottleneck_group,
-    group_layers=residual_layers,
     templates=(
         "learners/preact.py.j2",
         "groups/preact.py.j2",
         "blocks/preact_bottleneck.py.j2",
     ),
-    group_name="conv",
-    first_index=2,
     learner_doc="Each group stacks pre-activation bottleneck blocks (BN-ReLU-conv).",
-    layer_names=(*RESIDUAL_LAYER_NAMES, r"post_(bn|relu)"),
-    plan_tail=plan_post_activation,
-    tail_name="post",
-    tail_layers=("post", "post_relu"),
+    values={"expansion": 4, "group_args": ()},
+    **RESIDUAL_V2,
+)
+register_block(
+    tag="preact_basic",
+    plan_group=plan_preact_basic_group,
+    templates=(
+        "learners/preact.py.j2",
+        "groups/preact.py.j2",
+        "blocks/preact_basic.py.j2",
+    ),
+    learner_doc=(
+        "Each group stacks pre-activation basic blocks (BN-ReLU-3x3 conv, twice; the Wide\n"
+        "ResNets' block, with dropout between the two convolutions when it is set)."
+    ),
+    learner_args=("widen_factor", "dropout"),
+    # What the learner passes on to each group (it applies widen_factor itself).
+    values={"expansion": 1, "group_args": ("dropout",)},
+    **RESIDUAL_V2,
 )

@@ -90,13 +90,14 @@ register_stem(
 
 def plan_conv_stem(spec, c, shape):
     """One conv -> BN -> ReLU per width of n_filters (the first at strides, the others at
-    1); bn_relu: false leaves the last convolution bare (biased: no BN follows); then the
-    3x3/2 max pool when pool is set."""
+    1); bn_relu: false leaves the last convolution bare, for pre-activation blocks, whose
+    BN normalises it (so bias_before_bn decides its bias too); then the 3x3/2 max pool
+    when pool is set."""
     stem = spec.stem
+    bias = spec.conventions.bias_before_bn
     for index, width in enumerate(stem.widths):
         strides = stem.strides if index == 0 else 1
         norm = stem.bn_relu or index < len(stem.widths) - 1
-        bias = spec.conventions.bias_before_bn or not norm
         shape = plan_stem_conv(c, shape, width, stem, strides, bias, _conv_what(stem, strides))
         if norm:
             shape = bn(c, shape)
