@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import PRESETS, STYLES, build, cli_errors, golden_module, plan
+from conftest import PRESETS, STYLES, build, cli_errors, golden_module, plan, small_model
 
 from generator.cli import main
 from generator.errors import SpecError
@@ -214,6 +214,20 @@ def test_option_a_refuses_to_shrink_channels_in_the_builder(style):
     ]
     with pytest.raises(ValueError, match="cannot take 32 channels to 16"):
         build("resnet20_cifar", style, module=module, metaparameters={"groups": groups})
+
+
+@pytest.mark.parametrize("preset", ["preact_resnet164_cifar"])
+@both_styles
+def test_small_preact_resnet164_strides_each_groups_first_block(preset, style):
+    """He et al. 2016's layout (stride_block: first), not keras.applications' v2 (the last
+    block strides): the first block's 3x3 and projection stride, the later blocks keep H, W."""
+    model = small_model(preset, style)
+    for group, stride in ((2, 1), (3, 2), (4, 2)):
+        first = model.get_layer(f"conv{group}_block1_2_conv")
+        assert tuple(first.strides) == (stride, stride), first.name
+        assert tuple(model.get_layer(f"conv{group}_block1_0_conv").strides) == (stride, stride)
+        later = model.get_layer(f"conv{group}_block2_2_conv")
+        assert tuple(later.strides) == (1, 1), later.name
 
 
 # ------------------------------------------------------------------ stems

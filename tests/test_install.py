@@ -137,7 +137,7 @@ def test_installed_golden_check_in_a_checkout_renders_the_checkouts_templates(in
 
     stem = checkout / "templates" / "stems" / "resnet.py.j2"
     text = stem.read_text(encoding="utf-8")
-    edited = text.replace('name="conv1_conv"', 'name="conv1_conv_edited"', 1)
+    edited = text.replace('"conv1_conv"', '"conv1_conv_edited"', 1)
     assert edited != text, "the resnet stem names conv1_conv"
     stem.write_text(edited, encoding="utf-8")
     drift = _run([str(modelgen), "golden", "check", "resnet18"], cwd=checkout)

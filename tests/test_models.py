@@ -123,7 +123,13 @@ EXPECTED_KERAS_REFERENCES = {
     "inception_v3": "InceptionV3",
 }
 CLASSIFIERS = [name for name in PRESETS if architecture(name) == "classifier"]
-V2_PRESETS = [name for name in CLASSIFIERS if plan(name).spec.learner.block == "preact_bottleneck"]
+# keras.applications' v2 layout: pre-activation bottlenecks that stride the last block.
+V2_PRESETS = [
+    name
+    for name in CLASSIFIERS
+    if plan(name).spec.learner.block == "preact_bottleneck"
+    and plan(name).spec.learner.stride_block == "last"
+]
 
 every_preset_and_style = pytest.mark.parametrize(
     "preset, style", [(p, s) for p in PRESETS for s in STYLES]
