@@ -455,7 +455,8 @@ def coloured_shapes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.slow
 def test_a_cifar_resnet20_learns_coloured_shapes():
-    """200 steps of Adam on batches of 32: at least 90% on 500 held-out images (CPU)."""
+    """200 steps of Adam on batches of 16: at least 90% on 500 held-out images (CPU; 1.0
+    seen at seeds 0 and 1, in 33-34 s where batches of 32 took 57-58 s)."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -465,8 +466,8 @@ def test_a_cifar_resnet20_learns_coloured_shapes():
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    x, y = coloured_shapes(6400, seed=1)
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # 200 steps
+    x, y = coloured_shapes(3200, seed=1)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 200 steps
     held_x, held_y = coloured_shapes(500, seed=2)
     accuracy = float(np.mean(np.argmax(model.predict(held_x, verbose=0), -1) == held_y))
     assert accuracy >= 0.9, accuracy
