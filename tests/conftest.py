@@ -463,6 +463,123 @@ def shallow_kwargs(preset: str, style: str, n_classes: int = 10) -> dict:
     return kwargs
 
 
+# --------------------------------------------------------------------------- small programs
+#
+# At shallow depth some presets build the very same program: resnet101 and resnet152 cut to
+# two blocks a group are resnet50 cut to two blocks a group, the same code run on the same
+# metaparameters at the same input. The checks that run a preset's small model through an
+# architecture-wide path (one training step, the .keras round trip, backend parity) run
+# once per program (small_programs()), in a test whose id names every preset it stands for
+# (e.g. [resnet50+resnet101+resnet152-procedural]). Whether two presets are one program is
+# decided from what is rendered, before anything is built (small_program_key), and shown
+# at run time on the built networks: a twin's style-equivalence test, which still builds
+# every preset's small model in both styles, holds its layers (names, types, configs, in
+# order) to its representative's (test_models.test_small_styles_build_the_same_network).
+
+# Spec fields that only name or describe the network: they reach the file as names,
+# docstrings and the published-weights table, never as code the small build runs.
+NAMING_FIELDS = ("name", "class_name", "title", "description", "citation", "reference")
+# Assignments of data the small build never reads: the default metaparameters (replaced
+# as a whole by shallow_kwargs) and the published weights' addresses (weights=None).
+_DATA_NAMES = ("METAPARAMETERS", "metaparameters", "IMAGENET_WEIGHTS")
+
+
+@cache
+def code_shape(preset: str, style: str) -> tuple[str, dict]:
+    """The golden file as code, and its default metaparameters (read from the file, not
+    imported: nothing here imports keras). The code is its syntax tree without docstrings,
+    with the values of the _DATA_NAMES assignments masked and the preset's name and class
+    name masked wherever they appear (identifiers, strings): two presets with the same code
+    shape run the same statements."""
+    import ast
+
+    spec = plan(preset).spec
+    masks = {spec.name.lower(): "<name>", spec.class_name.lower(): "<ClassName>"}
+    pattern = re.compile(
+        "|".join(re.escape(name) for name in sorted(masks, key=len, reverse=True)), re.I
+    )
+
+    def masked(text: str) -> str:
+        return pattern.sub(lambda match: masks[match[0].lower()], text)
+
+    tree = ast.parse(golden_path(preset, style).read_text(encoding="utf-8"))
+    defaults = None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id in _DATA_NAMES for target in node.targets
+        ):
+            if node.targets[0].id.lower() == "metaparameters" and defaults is None:
+                defaults = ast.literal_eval(node.value)
+            node.value = ast.Constant(None)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = masked(node.value)
+        for field in ("id", "name", "attr"):
+            if isinstance(getattr(node, field, None), str):
+                setattr(node, field, masked(getattr(node, field)))
+    assert isinstance(defaults, dict), f"{golden_path(preset, style)}: no metaparameters"
+    return ast.dump(tree), defaults
+
+
+def small_program_key(preset: str) -> str:
+    """What decides the program a preset's small model runs: its spec less NAMING_FIELDS
+    and the learner's group list, the arguments each style's small model is built with
+    (shallow_kwargs, with the metaparameters it runs on whether passed or the defaults:
+    the depth cut) and both golden files' code shapes."""
+    import json
+
+    spec = plan(preset).spec.model_dump(mode="json")
+    for field in NAMING_FIELDS:
+        spec.pop(field, None)
+    if isinstance(spec.get("learner"), dict):
+        spec["learner"].pop("groups", None)  # in the metaparameters, cut
+    key = [spec]
+    for style in STYLES:
+        code, defaults = code_shape(preset, style)
+        kwargs = small_kwargs(preset)  # what shallow_kwargs builds with, read from the file
+        kwargs["metaparameters"] = {**shallow(defaults), **kwargs.get("metaparameters", {})}
+        key += [code, kwargs]
+    return json.dumps(key, sort_keys=True, default=repr)
+
+
+@cache
+def small_programs() -> dict[str, tuple[str, ...]]:
+    """{representative: (representative, its twins...)}: presets grouped by
+    small_program_key, each group's shallowest preset (then the first by name) standing for
+    it, in PRESETS order of the representatives."""
+    groups: dict[str, list[str]] = {}
+    for preset in PRESETS:
+        groups.setdefault(small_program_key(preset), []).append(preset)
+    programs = {}
+    for members in groups.values():
+        members.sort(key=lambda preset: (depth(preset), preset))
+        programs[members[0]] = tuple(members)
+    return {preset: programs[preset] for preset in PRESETS if preset in programs}
+
+
+def representative(preset: str) -> str:
+    """The preset whose small-program tests stand for this one's (itself if none)."""
+    return next(rep for rep, members in small_programs().items() if preset in members)
+
+
+def small_program_params(styles=STYLES) -> list:
+    """pytest parameters for a small-program test: (representative, style), with an id that
+    names every preset of the program (representative first) and the style."""
+    return [
+        pytest.param(rep, style, id=f"{'+'.join(members)}-{style}")
+        for rep, members in small_programs().items()
+        for style in styles
+    ]
+
+
 # --------------------------------------------------------------------------- shared builds
 #
 # One full-size build per preset and style per test run: the golden file run as a script
@@ -504,7 +621,9 @@ def shared_group(nodeid: str) -> str | None:
     match = _SHARED_TEST.search(nodeid)
     if match is None:
         return None
-    presets = [part for part in match["params"].split("-") if part in PRESETS]
+    # a small-program test's id names its presets as rep+twin+...: the first is the preset
+    presets = [part.split("+")[0] for part in match["params"].split("-")]
+    presets = [part for part in presets if part in PRESETS]
     assert len(presets) == 1, f"{nodeid}: a shared-model test takes exactly one preset parameter"
     return presets[0]
 

@@ -7,7 +7,9 @@ The parity check needs the architecture, not the full size: each model is built 
 small test input with shallow metaparameters (shallow(): at most two blocks or layers per
 group, Inception's groups up to their last auxiliary tap, fc and embedding layers of at
 most 64 units), so every block template and every shortcut kind is still built and
-compared, at a fraction of the cost.
+compared, at a fraction of the cost. Presets whose shallow models are one program
+(conftest.small_programs: the same code, after the names, on the same metaparameters) are
+run once, under a label that names them all.
 
 KERAS_BACKEND is fixed when keras is first imported, so each other backend runs in one
 child process (tests/backend_child.py) for every golden file; the two children run side by
@@ -41,6 +43,7 @@ from conftest import (
     sample_inputs,
     small_input,
     small_kwargs,
+    small_programs,
 )
 from conftest import shallow as conftest_shallow
 
@@ -118,12 +121,15 @@ TRAINED_REGIONS = 8
 def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
     """Both styles of every golden model, shallow (see shallow()), on torch and on jax in
     the children, against the procedural model on tensorflow here: the same parameter
-    count and, with its weights, the same outputs. The oop file loads the procedural
+    count and, with its weights, the same outputs. Once per small program (conftest.
+    small_programs: resnet101 and resnet152 at two blocks a group are resnet50's program;
+    the label names them all; each twin's shallow() cut is its representative's, as the
+    cut of equal metaparameters). The oop file loads the procedural
     file's weights (the two styles build the same layers, test_models checks it on
     tensorflow), so one tensorflow model per preset serves both. Then, on torch, each
     trains as `modelgen verify` trains it (TRAIN_ON)."""
     jobs, expected = [], {}
-    for preset in PRESETS:
+    for preset, members in small_programs().items():
         shape = small_input(preset)
         kwargs = small_kwargs(preset, SMALL_CLASSES)
         if architecture(preset) == "classifier" and not plan(preset).heads:
@@ -150,7 +156,7 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
         args = {"procedural": {**kwargs, "metaparameters": meta}, "oop": {**kwargs, **meta}}
         task = task_for_plan(plan_for(preset, [f"input_shape={list(small_input(preset))}"]))
         for style in STYLES:
-            label = f"{preset} ({style})"
+            label = f"{'+'.join(members)} ({style})"
             expected[label] = (model.count_params(), len(outputs))
             jobs.append(
                 {
@@ -190,5 +196,6 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
                 failures.append(f"{label}: outputs differ by {report['diff']:.3g} on {backend}")
             if backend in TRAIN_ON and "train_loss" not in report:
                 failures.append(f"{label}: not trained on {backend}")
-    assert len(expected) == 2 * len(PRESETS)
+    assert len(expected) == 2 * len(small_programs())
+    assert sorted(p for members in small_programs().values() for p in members) == sorted(PRESETS)
     assert not failures, "\n".join(failures)

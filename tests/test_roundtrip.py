@@ -1,5 +1,8 @@
 """Save and load: every preset in both styles survives `model.save(.keras)` and
-`keras.saving.load_model` with the same weights and the same outputs, bit for bit.
+`keras.saving.load_model` with the same weights and the same outputs, bit for bit: once per
+small program (conftest.small_programs: presets whose small models are one program, such
+as resnet50, resnet101 and resnet152 at two blocks a group, share one test, whose id names
+them all).
 
 Built small (64x64x3 for most presets, see conftest.small_input), classifiers with 10
 classes, at most two blocks a group (conftest.small_model, one build per preset and style
@@ -14,20 +17,18 @@ import keras
 import numpy as np
 import pytest
 from conftest import (
-    PRESETS,
-    STYLES,
     as_outputs,
     cheap_initial_values,
     output_shapes,
     sample_inputs,
     small_input,
     small_model,
+    small_program_params,
 )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset, style", small_program_params())
 def test_small_save_and_load_round_trip(preset, style, tmp_path):
     """The preset's shared small model (conftest.small_model), with whatever weights the
     other small-size checks left in it (say after the training step's SGD update)."""
