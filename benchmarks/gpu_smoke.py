@@ -45,6 +45,7 @@ from generator.harness import (  # noqa: E402
     train,
 )
 from generator.pipeline import generate, plan_for  # noqa: E402
+from generator.pretrained import keras_builder  # noqa: E402
 from generator.registry import detectors  # noqa: E402
 from generator.spec import preset_names  # noqa: E402
 
@@ -179,10 +180,13 @@ def build_ours(path: Path, plan, shape, n_classes: int, tiny: bool = False):
     return build_from_module(module, **kwargs), task
 
 
-def build_reference(name: str, shape, n_classes: int):
+def build_reference(reference: str, shape, n_classes: int):
+    """keras.applications' network (the spec's reference, with its arguments: alpha...)."""
     import keras
 
-    return getattr(keras.applications, name)(weights=None, input_shape=shape, classes=n_classes)
+    name, kwargs = keras_builder(reference)
+    builder = getattr(keras.applications, name)
+    return builder(weights=None, input_shape=shape, classes=n_classes, **kwargs)
 
 
 def run(args) -> list[dict]:

@@ -282,6 +282,14 @@ class Plan:
         return published_for(self.spec)
 
     @property
+    def builds_reference(self) -> bool:
+        """Whether it builds its keras.applications reference's network, layer for layer
+        (generator/pretrained.py), whether or not modelgen has its published file."""
+        from .pretrained import builds_reference
+
+        return builds_reference(self.spec)
+
+    @property
     def templates(self) -> list[str]:
         """The piece templates the emitted file is made of, in reading order: the helpers
         the pieces call, the pre-stem, the backbone's pieces, then the architecture's."""

@@ -89,6 +89,43 @@ def _preset_backbone(preset: str) -> dict:
     return _backbone(load_spec(preset)[0])
 
 
+def keras_builder(reference: str) -> tuple[str, dict]:
+    """The keras.applications builder a reference names and the arguments it gives it:
+    "keras.applications.MobileNet(alpha=0.75)" -> ("MobileNet", {"alpha": 0.75})."""
+    import ast
+
+    text = reference.removeprefix("keras.applications.")
+    call = ast.parse(text, mode="eval").body
+    if isinstance(call, ast.Name):
+        return call.id, {}
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.args):
+        raise ValueError(f"{reference!r} is not keras.applications.Name(keyword=value, ...)")
+    return call.func.id, {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+
+
+@cache
+def _reference_presets() -> dict[str, str]:
+    """keras.applications network -> the preset that builds it (its spec.reference)."""
+    from .spec import preset_names
+
+    found = {}
+    for name in preset_names():
+        reference = load_spec(name)[0].reference
+        if reference.startswith("keras.applications."):
+            found.setdefault(reference, name)
+    return found
+
+
+def builds_reference(spec: Spec) -> bool:
+    """Whether the spec builds its keras.applications reference's network: the backbone
+    of the preset that names that reference (up to the names, the input's height and
+    width and the classes), so that network's layer names and weight shapes are its."""
+    preset = _reference_presets().get(spec.reference) if spec.keras_reference else None
+    if preset is None or spec.architecture != "classifier":
+        return False
+    return _backbone(spec) == _preset_backbone(preset)
+
+
 def published_for(spec: Spec) -> Published | None:
     """The published weights this spec's classifier can load, or None."""
     published = PUBLISHED.get(spec.reference)

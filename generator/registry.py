@@ -133,6 +133,9 @@ class StemKind:
     fields: Mapping[str, Any] = field(default_factory=dict)
     layered: bool = False
     helpers: tuple[str, ...] = ()
+    # Learner metaparameters (METAPARAMETERS entries) the stem function takes after x: a
+    # width multiplier that scales the stem as well as the blocks (MobileNet's alpha).
+    args: tuple[str, ...] = ()
 
     def stage_layers(self, stem) -> tuple[str, str]:
         """(prefix, output layer) of this kind's stage for the spec's stem section."""

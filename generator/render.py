@@ -26,6 +26,7 @@ import jinja2
 from . import __version__
 from .errors import SpecError
 from .plan import Plan
+from .registry import STEMS
 from .spec import Spec, _derive_class_name
 
 STYLES = ("procedural", "oop")
@@ -132,6 +133,8 @@ def render_source(
         "spec": spec,
         "plan": plan,
         "block": plan.block,
+        # what the stem function takes after x (StemKind.args), from METAPARAMETERS
+        "stem_args": STEMS[spec.stem.kind].args,
         "style": style,
         "bias_before_bn": spec.conventions.bias_before_bn,
         "bn_epsilon": repr(spec.conventions.bn_epsilon),

@@ -648,6 +648,22 @@ class _Spec(_Model):
         return self
 
     @model_validator(mode="after")
+    def _stem_args_are_the_learners(self):
+        """A stem that takes learner metaparameters (StemKind.args: MobileNet's alpha)
+        needs a learner that has them."""
+        args = STEMS[self.stem.kind].args
+        missing = [arg for arg in args if not hasattr(self.learner, arg)]
+        if missing:
+            takes = [tag for tag, block in BLOCKS.items() if all(
+                arg in block.learner.model_fields for arg in args)]
+            block = getattr(self.learner, "block", None)
+            raise ValueError(
+                f"stem.kind: the {self.stem.kind} stem takes learner.{missing[0]}, which a "
+                f"{block} learner does not have (a {' or '.join(takes)} learner has it)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _architecture_rules(self):
         """The architecture's own cross-section rules (a detector's region head and its
         settings, say)."""

@@ -20,6 +20,7 @@ import pytest
 from generator.cli import main
 from generator.errors import SpecError
 from generator.pipeline import plan_for
+from generator.pretrained import keras_builder
 from generator.registry import detectors
 from generator.spec import preset_names
 
@@ -284,18 +285,30 @@ def default_metaparameters(preset: str, style: str) -> dict:
 _ROW = re.compile(r"^\|(?P<cells>.*)\|\s*$")
 
 
-def _row_presets(cell: str) -> list[str]:
+def _row_presets(cell: str, known=PRESETS) -> list[str]:
     """The presets a row names: "resnet50 (v1)" -> [resnet50]; "wide_resnet50_2 /
-    wide_resnet101_2" -> both. A row that abbreviates its later names ("mobilenet / _0_75",
-    "convnext_tiny / small", "efficientnet_b0 ... b7") gives [] until its family's
-    presets exist and it is read by its own test."""
+    wide_resnet101_2" -> both; an abbreviated later name, "_0_75" in "mobilenet / _0_75"
+    or "_large" in "mobilenet_v3_small / _large", is the first name's longest prefix (cut
+    at an underscore, the whole name included) that with it names a known preset. A row
+    that abbreviates otherwise ("convnext_tiny / small", "efficientnet_b0 ... b7") or
+    whose abbreviations name no preset yet gives [] until they do, and is read by its own
+    test."""
     names = [name.strip().split()[0] for name in cell.split(" / ") if name.strip()]
-    family = re.match(r"[a-z]+", names[0]) if names else None
-    if family is None or "..." in cell:
+    if not names or "..." in cell:
         return []
-    if any(not name.startswith(family.group(0)) for name in names[1:]):
+    first, found = names[0], [names[0]]
+    parts = first.split("_")
+    prefixes = ["_".join(parts[:cut]) for cut in range(len(parts), 0, -1)]
+    for name in names[1:]:
+        if name.startswith("_"):
+            name = next((p + name for p in prefixes if p + name in known), None)
+            if name is None:
+                return []
+        found.append(name)
+    family = re.match(r"[a-z]+", first)
+    if family is None or any(not name.startswith(family.group(0)) for name in found[1:]):
         return []
-    return names
+    return found
 
 
 def parse_param_counts(path: Path = PARAM_COUNTS_MD) -> dict[str, tuple[str, int]]:
@@ -834,9 +847,11 @@ def keras_application(preset: str):
     made once and shared by both styles' full-size checks (full_size_reference)."""
     import keras
 
-    name = plan(preset).spec.reference.removeprefix("keras.applications.")
+    name, kwargs = keras_builder(plan(preset).spec.reference)
     return full_size_reference(
-        preset, "keras.applications", lambda: getattr(keras.applications, name)(weights=None)
+        preset,
+        "keras.applications",
+        lambda: getattr(keras.applications, name)(weights=None, **kwargs),
     )
 
 

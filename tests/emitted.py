@@ -250,13 +250,19 @@ def intended_docstring(raw: dict) -> str:
         tail.append(raw["citation"])
     reference = raw.get("reference", "")
     if reference.startswith("keras.applications."):
-        from generator.pretrained import published_for
+        from generator.pretrained import builds_reference, published_for
         from generator.spec import validate
 
-        if published_for(validate(raw, "spec")):  # weights="imagenet": the published file
+        spec = validate(raw, "spec")
+        if published_for(spec):  # weights="imagenet": the published file
             tail.append(
                 f"Layer names match {reference}, so its weights load by name:\n"
                 'weights="imagenet" fetches and loads its published ImageNet weights.'
+            )
+        elif builds_reference(spec):  # the network, without the published file's address
+            tail.append(
+                f"Layer names match {reference}, so its weights copy across by layer\n"
+                "name; modelgen has no address for its published ImageNet file."
             )
         else:
             tail.append(

@@ -126,6 +126,10 @@ EXPECTED_KERAS_REFERENCES = {
     "densenet169": "DenseNet169",
     "densenet201": "DenseNet201",
     "inception_v3": "InceptionV3",
+    "mobilenet": "MobileNet",
+    "mobilenet_0_75": "MobileNet(alpha=0.75)",
+    "mobilenet_0_50": "MobileNet(alpha=0.5)",
+    "mobilenet_0_25": "MobileNet(alpha=0.25)",
 }
 CLASSIFIERS = [name for name in PRESETS if architecture(name) == "classifier"]
 # keras.applications' v2 layout: pre-activation bottlenecks that stride the last block.
@@ -257,6 +261,10 @@ def test_every_keras_family_is_compared_at_full_size_on_its_smallest_member():
     assert FULL_SIZE_WEIGHTS == [
         "densenet121",
         "inception_v3",
+        "mobilenet",  # the same depth at every alpha: no deep sibling
+        "mobilenet_0_25",
+        "mobilenet_0_50",
+        "mobilenet_0_75",
         "resnet50",
         "resnet50_v2",
         "vgg16",

@@ -48,12 +48,13 @@ BLOCKS = (
     "preact_bottleneck",
     "preact_basic",
     "dense",
+    "depthwise_separable",
     "fire",
     "inception_v1",
     "inception_v3",
     "mixed",  # a residual learner whose groups mix basic and bottleneck blocks
 )
-# Examples per test: 10 kinds of learner x 20 classifiers + the other architectures = 275.
+# Examples per test: 11 kinds of learner x 20 classifiers + the other architectures = 295.
 CLASSIFIER_EXAMPLES = 20
 ARCHITECTURE_EXAMPLES = {"siamese": 25, "autoencoder": 15, "rcnn": 12, "fast_rcnn": 12}
 ARCHITECTURE_EXAMPLES["faster_rcnn"] = 11
@@ -70,11 +71,18 @@ def stem_for(draw, block: str) -> dict:
         "preact_bottleneck": "resnet_preact",
         "preact_basic": "conv",
         "dense": "densenet",
+        "depthwise_separable": "mobilenet",
         "fire": "squeezenet",
         "inception_v1": "inception_v1",
         "inception_v3": "inception_v3",
     }.get(block, "resnet")
-    kind = draw(st.sampled_from([usual, usual, *registry.STEMS]))  # every registered kind
+    learner = registry.BLOCKS["basic" if block == "mixed" else block].learner
+    kinds = [  # every registered kind whose metaparameters the learner has (alpha ...)
+        kind
+        for kind, piece in registry.STEMS.items()
+        if all(arg in learner.model_fields for arg in piece.args)
+    ]
+    kind = draw(st.sampled_from([usual, usual, *kinds]))
     stem, piece = {"kind": kind}, registry.STEMS[kind]
     fields = piece.fields
     if "n_filters" in fields:
@@ -126,6 +134,15 @@ def groups_for(draw, block: str, stem: dict) -> list[dict]:
         return groups
     if block == "dense":
         return [{"n_blocks": draw(st.integers(1, 2))} for _ in range(n_groups)]
+    if block == "depthwise_separable":
+        return [
+            {
+                "n_filters": draw(st.integers(2, 8)),
+                "n_blocks": draw(st.integers(1, 2)),
+                "strides": draw(st.sampled_from([1, 2, 2, 3])),
+            }
+            for _ in range(n_groups)
+        ]
     if block == "fire":
         groups = []
         for _ in range(n_groups):
@@ -173,11 +190,13 @@ def shrink(block: str, stem: dict, groups: list[dict]) -> int:
     factor = {"none": 1, "inception_v1": 8, "inception_v3": 9}.get(stem["kind"])
     if factor is None:  # the stem's own strides and pool (its metaparameters)
         fields = {**registry.STEMS[stem["kind"]].fields, **stem}
-        factor = fields["strides"] * (2 if fields["pool"] else 1)
+        factor = fields["strides"] * (2 if fields.get("pool") else 1)
     for index, group in enumerate(groups):
         if block in ("plain", "vgg"):
             factor *= 2 if group.get("pool", True) else 1
         elif block in ("basic", "bottleneck", "preact_bottleneck", "preact_basic", "mixed"):
+            factor *= group["strides"]
+        elif block == "depthwise_separable":
             factor *= group["strides"]
         elif block == "inception_v3":
             factor *= 2 if group.get("reduction") else 1
@@ -229,6 +248,11 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
         learner["compression"] = draw(st.sampled_from([0.5, 0.75, 1.0]))
     if block == "fire":
         learner["bypass"] = draw(st.sampled_from(["none", "simple", "complex"]))
+    if block == "depthwise_separable":  # widths the stem's and groups' sizes keep >= 1
+        learner["alpha"] = draw(st.sampled_from([0.5, 1.0, 1.0, 1.5]))
+        learner["depth_multiplier"] = draw(st.sampled_from([1, 1, 2]))
+        if isinstance(stem.get("n_filters"), int):  # the conv stem's list: kept
+            stem["n_filters"] = max(stem["n_filters"], 2)
     factor = shrink(block, stem, groups)
     least = max(factor, 8) + stem.get("kernel_size", 0)  # a valid kernel trims the side
     if stem["kind"] == "inception_v3":

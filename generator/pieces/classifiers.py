@@ -88,6 +88,27 @@ register_classifier(
     args=("dropout",),
 )
 
+
+def conv_preds(spec, c, shape):
+    """MobileNet's scores: a 1x1 conv on the pooled 1x1 maps (conv_preds), biased."""
+    conv(c, (1, 1, shape[2]), spec.n_classes, 1)
+
+
+register_classifier(
+    kind="conv_preds",
+    doc=(
+        "global average pool kept as 1x1 maps -> dropout -> 1x1 conv to n_classes -> "
+        "softmax (MobileNet: keras.applications' conv_preds)"
+    ),
+    plan=pooled,
+    plan_head=conv_preds,
+    first_layer="avg_pool",
+    template="classifiers/conv_preds.py.j2",
+    layer_names=(r"avg_pool", r"dropout", r"conv_preds", r"reshape_2", r"predictions"),
+    args=("dropout",),
+    allows_heads=False,
+)
+
 register_aux(
     kind="inception_v1",
     doc="5x5/3 average pool -> 1x1 conv (128) -> dense 1024 -> dropout 0.7 -> softmax",
