@@ -654,8 +654,11 @@ class _Spec(_Model):
         args = STEMS[self.stem.kind].args
         missing = [arg for arg in args if not hasattr(self.learner, arg)]
         if missing:
-            takes = [tag for tag, block in BLOCKS.items() if all(
-                arg in block.learner.model_fields for arg in args)]
+            takes = [
+                tag
+                for tag, block in BLOCKS.items()
+                if all(arg in block.learner.model_fields for arg in args)
+            ]
             block = getattr(self.learner, "block", None)
             raise ValueError(
                 f"stem.kind: the {self.stem.kind} stem takes learner.{missing[0]}, which a "

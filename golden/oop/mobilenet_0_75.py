@@ -132,7 +132,7 @@ class MobileNet_0_75:
         return layers.ReLU(6.0, name="conv1_relu")(x)
 
     def learner(self, x, groups, alpha, depth_multiplier):
-        """Feature learning: blocks 1 ... 13 (conv_dw_1 ... conv_pw_13), numbered across the groups.
+        """Feature learning: blocks 1 ... 13 (conv_dw_1 ... conv_pw_13), across the groups.
 
         Each group stacks depthwise-separable blocks (3x3 depthwise -> 1x1 pointwise);
         a group's first block may stride, halving H and W.

@@ -43,7 +43,7 @@ def stem(x, alpha):
 
 
 def learner(x, groups, alpha, depth_multiplier):
-    """Feature learning: blocks 1 ... 13 (conv_dw_1 ... conv_pw_13), numbered across the groups.
+    """Feature learning: blocks 1 ... 13 (conv_dw_1 ... conv_pw_13), across the groups.
 
     Each group stacks depthwise-separable blocks (3x3 depthwise -> 1x1 pointwise);
     a group's first block may stride, halving H and W.
