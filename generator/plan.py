@@ -456,6 +456,12 @@ def _merge(plan: Plan, c: Counter, name: str, kind: str, detail: str, shape, par
     return stage
 
 
+def blocks_before(spec: Spec, index: int) -> int:
+    """Blocks in the learner's groups before groups[index]: where a family numbers its
+    blocks across the groups (fire2 ..., conv_dw_1 ...), the offset of that group's first."""
+    return sum(group.n_blocks for group in spec.learner.groups[:index])
+
+
 def span(first: str, last: str) -> str:
     """A stage's layer-name prefix when it spans several named blocks: "mixed0..mixed2"."""
     return first if first == last else f"{first}..{last}"

@@ -56,6 +56,7 @@ from conftest import (
 )
 
 from generator.pipeline import plan_for
+from generator.pretrained import keras_builder
 
 SMALL = (64, 64, 3)  # 64 / 32 = 2x2 final maps for every preset
 SMALL_CLASSES = 10
@@ -112,24 +113,6 @@ KERAS_REFERENCES = {
     name: plan(name).spec.reference.removeprefix("keras.applications.")
     for name in PRESETS
     if plan(name).spec.keras_reference
-}
-EXPECTED_KERAS_REFERENCES = {
-    "vgg16": "VGG16",
-    "vgg19": "VGG19",
-    "resnet50": "ResNet50",
-    "resnet101": "ResNet101",
-    "resnet152": "ResNet152",
-    "resnet50_v2": "ResNet50V2",
-    "resnet101_v2": "ResNet101V2",
-    "resnet152_v2": "ResNet152V2",
-    "densenet121": "DenseNet121",
-    "densenet169": "DenseNet169",
-    "densenet201": "DenseNet201",
-    "inception_v3": "InceptionV3",
-    "mobilenet": "MobileNet",
-    "mobilenet_0_75": "MobileNet(alpha=0.75)",
-    "mobilenet_0_50": "MobileNet(alpha=0.5)",
-    "mobilenet_0_25": "MobileNet(alpha=0.25)",
 }
 CLASSIFIERS = [name for name in PRESETS if architecture(name) == "classifier"]
 # keras.applications' v2 layout: pre-activation bottlenecks that stride the last block.
@@ -239,8 +222,21 @@ def test_full_size_param_counts_match_reference(preset, style, param_counts):
 
 
 def test_keras_referenced_presets():
-    """The presets that promise keras.applications layer names (and are tested by b.)."""
-    assert KERAS_REFERENCES == EXPECTED_KERAS_REFERENCES
+    """The presets that promise keras.applications layer names (and are tested by b.),
+    read from their specs: each reference names a keras.applications builder that takes
+    the arguments it gives (MobileNet(alpha=0.75)), and builds the preset's network
+    (pretrained.builds_reference: the header and the weights check say so)."""
+    import inspect
+
+    assert {"resnet50", "vgg16", "densenet121", "inception_v3", "mobilenet"} <= set(
+        KERAS_REFERENCES
+    )
+    for preset, reference in KERAS_REFERENCES.items():
+        name, kwargs = keras_builder(reference)
+        builder = getattr(keras.applications, name, None)
+        assert callable(builder), f"{preset}: keras.applications has no {name}"
+        inspect.signature(builder).bind(weights=None, **kwargs)  # a TypeError: not its args
+        assert plan(preset).builds_reference, f"{preset} does not build {reference}"
 
 
 # Where names and weight shapes do not depend on the depth, a deep sibling's names and
@@ -258,26 +254,12 @@ def test_every_keras_family_is_compared_at_full_size_on_its_smallest_member():
         siblings = [p for p in KERAS_REFERENCES if sibling_key(p) == sibling_key(preset)]
         smallest = min(siblings, key=lambda p: plan(p).total_params)
         assert smallest in FULL_SIZE_WEIGHTS, (preset, smallest)
-    assert FULL_SIZE_WEIGHTS == [
-        "densenet121",
-        "inception_v3",
-        "mobilenet",  # the same depth at every alpha: no deep sibling
-        "mobilenet_0_25",
-        "mobilenet_0_50",
-        "mobilenet_0_75",
-        "resnet50",
-        "resnet50_v2",
-        "vgg16",
-        "vgg19",
-    ]
-    assert REDUCED_WEIGHTS == [
-        "densenet169",
-        "densenet201",
-        "resnet101",
-        "resnet101_v2",
-        "resnet152",
-        "resnet152_v2",
-    ]
+    # Derived, not listed: the depth variants keras has a depth builder for go reduced
+    # (resnet101/152, their v2s, densenet169/201); VGG19 has none; MobileNet's alphas are
+    # all one depth (no deep sibling), so each is compared at full size.
+    assert {"resnet101", "resnet152_v2", "densenet201"} <= set(REDUCED_WEIGHTS)
+    assert {"vgg19", "mobilenet_0_75", "resnet50", "inception_v3"} <= set(FULL_SIZE_WEIGHTS)
+    assert all(has_reduced_keras_builder(name) for name in REDUCED_WEIGHTS)
 
 
 def assert_same_network_as(reference, ours, what: str) -> None:

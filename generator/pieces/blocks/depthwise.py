@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ...errors import SpecError
 from ...fields import Count, Filters, Model, Stride
-from ...plan import bn, conv, span
+from ...plan import blocks_before, bn, conv, span
 from ...registry import register_block
 
 
@@ -47,20 +47,6 @@ def scaled(c, spec, n_filters: int, what: str) -> int:
     return filters
 
 
-def depthwise(c, shape, multiplier: int, strides: int, bias: bool, what: str):
-    """A 3x3 depthwise convolution: "same" padding at stride 1; strided, one row and column
-    of zeros at the bottom and right, then "valid" (keras.applications)."""
-    h, w, channels = shape
-    c.check_stride(shape, strides, what)
-    if strides == 1:
-        out = (h, w, channels * multiplier)
-    else:
-        out = ((h + 1 - 3) // strides + 1, (w + 1 - 3) // strides + 1, channels * multiplier)
-    c.add(9 * channels * multiplier + (channels * multiplier if bias else 0))
-    c.add_macs(out[0] * out[1] * 9 * channels * multiplier)
-    return c.check(out, what)
-
-
 def plan_depthwise_group(spec, c, shape, group):
     """n_blocks blocks: 3x3 depthwise (strides on the first) -> BN -> ReLU6 -> 1x1 pointwise
     to int(n_filters * alpha) -> BN -> ReLU6 (biased convolutions only with bias_before_bn)."""
@@ -69,18 +55,18 @@ def plan_depthwise_group(spec, c, shape, group):
     for number in range(group.n_blocks):
         strides = group.strides if number == 0 else 1
         what = f"the depthwise 3x3/{strides} convolution"
-        shape = bn(c, depthwise(c, shape, spec.learner.depth_multiplier, strides, bias, what))
+        # one 3x3 filter group per channel; strided: a row and column of zeros at the
+        # bottom and right, then "valid" (keras.applications), else "same"
+        padded = shape if strides == 1 else (shape[0] + 1, shape[1] + 1, shape[2])
+        depth = shape[2] * spec.learner.depth_multiplier
+        shape = conv(c, padded, depth, 3, strides, strides == 1, bias, what, groups=shape[2])
+        shape = bn(c, shape)
         shape = bn(c, conv(c, shape, filters, 1, same=True, bias=bias))
     return shape
 
 
-def first_block(spec, index) -> int:
-    """The number of learner.groups[index]'s first block (block 1 follows the stem)."""
-    return 1 + sum(group.n_blocks for group in spec.learner.groups[:index])
-
-
 def depthwise_layers(spec, index, shape):
-    first = first_block(spec, index)
+    first = 1 + blocks_before(spec, index)  # block 1 follows the stem
     last = first + spec.learner.groups[index].n_blocks - 1
     return span(f"conv_dw_{first}", f"conv_pw_{last}"), f"conv_pw_{last}_relu"
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ...fields import MAX_BLOCKS, Filters, Model
-from ...plan import ceil_pool, conv, span
+from ...plan import blocks_before, ceil_pool, conv, span
 from ...registry import register_block
 
 
@@ -53,7 +53,7 @@ def plan_fire_pool(spec, c, shape):
 
 def first_fire(spec, index) -> int:
     """The number of learner.groups[index]'s first fire module (fire2 is the first)."""
-    return 2 + sum(group.n_blocks for group in spec.learner.groups[:index])
+    return 2 + blocks_before(spec, index)
 
 
 def fire_layers(spec, index, shape):
