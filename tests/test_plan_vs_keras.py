@@ -49,12 +49,13 @@ BLOCKS = (
     "preact_basic",
     "dense",
     "depthwise_separable",
+    "inverted_residual",
     "fire",
     "inception_v1",
     "inception_v3",
     "mixed",  # a residual learner whose groups mix basic and bottleneck blocks
 )
-# Examples per test: 11 kinds of learner x 20 classifiers + the other architectures = 295.
+# Examples per test: 13 kinds of learner x 20 classifiers + the other architectures = 335.
 CLASSIFIER_EXAMPLES = 20
 ARCHITECTURE_EXAMPLES = {"siamese": 25, "autoencoder": 15, "rcnn": 12, "fast_rcnn": 12}
 ARCHITECTURE_EXAMPLES["faster_rcnn"] = 11
@@ -72,6 +73,7 @@ def stem_for(draw, block: str) -> dict:
         "preact_basic": "conv",
         "dense": "densenet",
         "depthwise_separable": "mobilenet",
+        "inverted_residual": "mobilenet_v2",
         "fire": "squeezenet",
         "inception_v1": "inception_v1",
         "inception_v3": "inception_v3",
@@ -143,6 +145,19 @@ def groups_for(draw, block: str, stem: dict) -> list[dict]:
             }
             for _ in range(n_groups)
         ]
+    if block == "inverted_residual":  # a width kept at stride 1: the input added back
+        groups = []
+        for index in range(n_groups):
+            same = index and draw(st.booleans())
+            groups.append(
+                {
+                    "n_filters": groups[-1]["n_filters"] if same else draw(st.integers(2, 24)),
+                    "n_blocks": draw(st.integers(1, 2)),
+                    "strides": draw(st.sampled_from([1, 2, 2, 3])),
+                    "expansion": draw(st.sampled_from([1, 2, 6])),
+                }
+            )
+        return groups
     if block == "fire":
         groups = []
         for _ in range(n_groups):
@@ -196,7 +211,7 @@ def shrink(block: str, stem: dict, groups: list[dict]) -> int:
             factor *= 2 if group.get("pool", True) else 1
         elif block in ("basic", "bottleneck", "preact_bottleneck", "preact_basic", "mixed"):
             factor *= group["strides"]
-        elif block == "depthwise_separable":
+        elif block in ("depthwise_separable", "inverted_residual"):
             factor *= group["strides"]
         elif block == "inception_v3":
             factor *= 2 if group.get("reduction") else 1
@@ -253,6 +268,9 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
         learner["depth_multiplier"] = draw(st.sampled_from([1, 1, 2]))
         if isinstance(stem.get("n_filters"), int):  # the conv stem's list: kept
             stem["n_filters"] = max(stem["n_filters"], 2)
+    if block == "inverted_residual":
+        learner["alpha"] = draw(st.sampled_from([0.35, 1.0, 1.0, 1.4]))
+        learner["last_filters"] = draw(st.integers(1, 24))
     factor = shrink(block, stem, groups)
     least = max(factor, 8) + stem.get("kernel_size", 0)  # a valid kernel trims the side
     if stem["kind"] == "inception_v3":
