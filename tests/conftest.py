@@ -583,13 +583,63 @@ def representative(preset: str) -> str:
     return next(rep for rep, members in small_programs().items() if preset in members)
 
 
-def small_program_params(styles=STYLES) -> list:
+# One style for both. The oop file's model is a functional keras.Model of the same layers
+# as the procedural file's (its class builds self.model = keras.Model(inputs, outputs)).
+# Where neither file defines code of its own that the model runs (a Layer subclass, a
+# keras.ops call: the detectors, option A's ZeroChannels, the Siamese distance), the two
+# styles' small models have one serialization: the same config, layer by layer and edge by
+# edge (serialized(), which test_models.test_small_styles_build_the_same_network asserts
+# for every such preset). A .keras file is that config and the weights; a training step
+# and a call on another backend run that graph of Keras' own layers, built from shapes
+# that do not depend on the backend. So the procedural run of those checks is the oop
+# one's too, and runs once, under the id "procedural+oop"; files with code of their own
+# run it in each style.
+
+
+@cache
+def runs_own_code(preset: str) -> bool:
+    """Whether the preset's golden files define a class or call keras.ops: code of their
+    own that the built model runs (the procedural file's, the oop file renders the same
+    templates)."""
+    import ast
+
+    tree = ast.parse(golden_path(preset, "procedural").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "ops":
+            return True
+    return False
+
+
+def program_styles(preset: str) -> tuple[tuple[str, str], ...]:
+    """(style built, label) of a small-program check: each style where the files run code
+    of their own, else the procedural build for both (see above)."""
+    if runs_own_code(preset):
+        return tuple((style, style) for style in STYLES)
+    return (("procedural", "+".join(STYLES)),)
+
+
+def serialized(model) -> str:
+    """The model's whole config as a .keras file holds it (every layer's class, config and
+    inbound edges), with keras.Input's automatic name (input_layer_N, a per-session count)
+    as input_layer."""
+    import json
+
+    import keras
+
+    text = json.dumps(keras.saving.serialize_keras_object(model), sort_keys=True, default=str)
+    return re.sub(r"\binput_layer(_\d+)?\b", "input_layer", text)
+
+
+def small_program_params() -> list:
     """pytest parameters for a small-program test: (representative, style), with an id that
-    names every preset of the program (representative first) and the style."""
+    names every preset of the program (representative first) and the style, or
+    "procedural+oop" where one build stands for both (program_styles)."""
     return [
-        pytest.param(rep, style, id=f"{'+'.join(members)}-{style}")
+        pytest.param(rep, style, id=f"{'+'.join(members)}-{label}")
         for rep, members in small_programs().items()
-        for style in styles
+        for style, label in program_styles(rep)
     ]
 
 

@@ -9,7 +9,10 @@ group, Inception's groups up to their last auxiliary tap, fc and embedding layer
 most 64 units), so every block template and every shortcut kind is still built and
 compared, at a fraction of the cost. Presets whose shallow models are one program
 (conftest.small_programs: the same code, after the names, on the same metaparameters) are
-run once, under a label that names them all.
+run once, under a label that names them all; and where both styles' models have one
+serialization (conftest.program_styles: no code of the files' own, the same config layer
+by layer and edge by edge, which test_models asserts), the procedural file's run stands
+for both, labelled "(procedural+oop)".
 
 KERAS_BACKEND is fixed when keras is first imported, so each other backend runs in one
 child process (tests/backend_child.py) for every golden file; the two children run side by
@@ -32,7 +35,6 @@ import numpy as np
 import pytest
 from conftest import (
     PRESETS,
-    STYLES,
     architecture,
     as_outputs,
     backend_child_env,
@@ -40,6 +42,7 @@ from conftest import (
     default_metaparameters,
     golden_path,
     plan,
+    program_styles,
     sample_inputs,
     small_input,
     small_kwargs,
@@ -124,10 +127,12 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
     count and, with its weights, the same outputs. Once per small program (conftest.
     small_programs: resnet101 and resnet152 at two blocks a group are resnet50's program;
     the label names them all; each twin's shallow() cut is its representative's, as the
-    cut of equal metaparameters). The oop file loads the procedural
-    file's weights (the two styles build the same layers, test_models checks it on
-    tensorflow), so one tensorflow model per preset serves both. Then, on torch, each
-    trains as `modelgen verify` trains it (TRAIN_ON)."""
+    cut of equal metaparameters), in each style where the files run code of their own,
+    else the procedural file once for both (conftest.program_styles: the two styles' models
+    have one serialization, test_models checks it on tensorflow). The oop file loads the
+    procedural file's weights (the two styles build the same layers), so one tensorflow
+    model per preset serves both. Then, on torch, each trains as `modelgen verify` trains
+    it (TRAIN_ON)."""
     jobs, expected = [], {}
     for preset, members in small_programs().items():
         shape = small_input(preset)
@@ -155,8 +160,8 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
         # build_model(metaparameters=...) or Class(**metaparameters)
         args = {"procedural": {**kwargs, "metaparameters": meta}, "oop": {**kwargs, **meta}}
         task = task_for_plan(plan_for(preset, [f"input_shape={list(small_input(preset))}"]))
-        for style in STYLES:
-            label = f"{'+'.join(members)} ({style})"
+        for style, styles in program_styles(preset):
+            label = f"{'+'.join(members)} ({styles})"
             expected[label] = (model.count_params(), len(outputs))
             jobs.append(
                 {
@@ -196,6 +201,6 @@ def test_every_golden_model_matches_on_torch_and_jax(tmp_path):
                 failures.append(f"{label}: outputs differ by {report['diff']:.3g} on {backend}")
             if backend in TRAIN_ON and "train_loss" not in report:
                 failures.append(f"{label}: not trained on {backend}")
-    assert len(expected) == 2 * len(small_programs())
+    assert len(expected) == sum(len(program_styles(preset)) for preset in small_programs())
     assert sorted(p for members in small_programs().values() for p in members) == sorted(PRESETS)
     assert not failures, "\n".join(failures)

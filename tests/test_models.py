@@ -45,7 +45,9 @@ from conftest import (
     reduced_metaparameters,
     representative,
     run_as_script,
+    runs_own_code,
     sample_inputs,
+    serialized,
     shallow_kwargs,
     sibling_key,
     small_input,
@@ -379,6 +381,19 @@ def test_full_size_oop_builds_the_procedural_layers(preset, style):
     assert len(oop) == len(procedural), f"{preset}: {len(oop)} layers oop, {len(procedural)}"
 
 
+def test_one_style_stands_for_both_only_where_the_files_run_no_code_of_their_own():
+    """The small-program checks run both styles for the files that define a layer class or
+    call keras.ops (the detectors, option A's ZeroChannels, the Siamese distance), the
+    procedural build once for both elsewhere (conftest.program_styles)."""
+    own = {preset for preset in PRESETS if runs_own_code(preset)}
+    assert {"rcnn", "fast_rcnn", "faster_rcnn", "resnet20_cifar", "siamese_omniglot"} <= own
+    assert not own & {"resnet50", "mobilenet_v2", "inception_v3", "densenet121", "vgg16"}
+    ids = [param.id for param in small_program_params()]
+    assert "faster_rcnn-procedural" in ids and "faster_rcnn-oop" in ids
+    assert "resnet50+resnet101+resnet152-procedural+oop" in ids
+    assert not any(id_.endswith("-oop") and "+oop" not in id_ for id_ in ids if "resnet50" in id_)
+
+
 def test_small_programs_group_only_depth_variants():
     """conftest.small_programs: every preset in exactly one program; presets that differ
     only in depth (and names) share one, the shallowest standing for it; any other
@@ -411,13 +426,21 @@ def test_small_styles_build_the_same_network(preset):
     them shows; at full depth: test_full_size_oop_builds_the_procedural_layers). The
     preset's shared small models (conftest.small_model): the oop one gets the procedural
     one's weights. A preset whose small-program tests (training step, round trip, backend
-    parity) are another's (conftest.small_programs) builds that one's network."""
+    parity) are another's (conftest.small_programs) builds that one's network; where those
+    tests run the procedural build for both styles (conftest.program_styles), the two
+    models have one serialization: every layer's config and every edge the same."""
     shape = small_input(preset)
     procedural = small_model(preset, "procedural")
     oop = small_model(preset, "oop")
 
     assert layer_layout(oop) == layer_layout(procedural)
     assert oop.name == procedural.name
+    if not runs_own_code(preset):  # its small-program checks run the procedural build only
+        assert serialized(oop) == serialized(procedural), (
+            f"{preset}: the oop model's config is not the procedural one's, yet the "
+            "procedural run of its training step, round trip and backend parity stands for "
+            "both (conftest.program_styles)"
+        )
     twin_of = representative(preset)
     if twin_of != preset:  # its small-program tests are twin_of's: the same network?
         with cheap_initial_values():  # the layers only
@@ -503,9 +526,11 @@ def test_small_one_training_step(preset, style):
     after: at the small input and shallow depth (conftest.shallow_kwargs: every block kind
     is there; what depth adds is more of the same blocks). The preset's shared small model
     (conftest.small_model): any weights serve. Once per small program (conftest.
-    small_programs: the test id names every preset whose small model it is). That every
-    variable influences the loss (a finite, non-zero gradient in inference mode) is checked
-    for every small program in both styles by the torch child of test_backends (harness.
+    small_programs: the test id names every preset whose small model it is), in each style
+    or, where both styles' models have one serialization, once for both ("procedural+oop":
+    conftest.program_styles). That every variable influences the loss (a finite, non-zero
+    gradient in inference mode) is checked for the same programs and styles by the torch
+    child of test_backends (harness.
     check_gradients, as `modelgen verify` checks it): the check is the architecture's, and
     a TensorFlow backward pass costs 3 s more per ResNeXt model (each grouped convolution
     compiles with XLA per call)."""

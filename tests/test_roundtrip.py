@@ -2,7 +2,9 @@
 `keras.saving.load_model` with the same weights and the same outputs, bit for bit: once per
 small program (conftest.small_programs: presets whose small models are one program, such
 as resnet50, resnet101 and resnet152 at two blocks a group, share one test, whose id names
-them all).
+them all), in each style, or once for both where the two styles' models have one
+serialization, the same config that the .keras file holds (conftest.program_styles; test_
+models.test_small_styles_build_the_same_network asserts it).
 
 Built small (64x64x3 for most presets, see conftest.small_input), classifiers with 10
 classes, at most two blocks a group (conftest.small_model, one build per preset and style
