@@ -415,6 +415,12 @@ class Plan:
         """Metaparameters the classifier takes (besides n_classes and the activation)."""
         return list(CLASSIFIERS[self.spec.classifier.kind].args)
 
+    @property
+    def classifier_learner_args(self) -> list[str]:
+        """Learner metaparameters the classifier takes after its own (ClassifierKind.
+        learner_args: MobileNetV3's alpha and nonlinearity)."""
+        return list(CLASSIFIERS[self.spec.classifier.kind].learner_args)
+
 
 def classifier_metaparameters(plan: Plan, params: dict) -> dict:
     """The classifier's sizes (its kind's args) and heads, after the backbone's: a

@@ -159,6 +159,10 @@ class ClassifierKind:
     args: tuple[str, ...] = ()
     plan_head: Callable | None = None
     allows_heads: bool = True
+    # Learner metaparameters (METAPARAMETERS entries) the classifier function takes after
+    # its own args: MobileNetV3's alpha, which widens its hidden 1x1 convolution above 1,
+    # and its nonlinearity. The spec refuses such a kind beside a learner without them.
+    learner_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -445,6 +445,8 @@ class Classifier(_Model):
     kind: _choices(CLASSIFIERS)
     dense_units: list[Filters] = Field(default_factory=list, max_length=8)
     dropout: Rate = 0.0
+    # MobileNetV3's hidden 1x1 convolution on the pooled maps (conv_2): its width.
+    hidden_units: Filters | None = None
     aux: AuxClassifier | None = None
     # A multi-output classifier: one named output per head, after the shared pooling (and
     # dense layers). None: the single `predictions` output of n_classes scores.
@@ -474,13 +476,18 @@ class Classifier(_Model):
 
     @model_validator(mode="after")
     def _arguments_apply_to_the_kind(self):
-        for arg in ("dense_units", "dropout"):
+        for arg in ("dense_units", "dropout", "hidden_units"):
             if getattr(self, arg) and arg not in CLASSIFIERS[self.kind].args:
                 takes = [kind for kind, other in CLASSIFIERS.items() if arg in other.args]
                 raise ValueError(
                     f"{arg} applies only to classifier kind {' or '.join(map(repr, takes))}, "
                     f"not {self.kind!r}"
                 )
+        if "hidden_units" in CLASSIFIERS[self.kind].args and self.hidden_units is None:
+            raise ValueError(
+                f"hidden_units: the {self.kind} classifier needs it (the width of its 1x1 "
+                "convolution on the pooled maps)"
+            )
         return self
 
 
@@ -649,21 +656,27 @@ class _Spec(_Model):
 
     @model_validator(mode="after")
     def _stem_args_are_the_learners(self):
-        """A stem that takes learner metaparameters (StemKind.args: MobileNet's alpha)
-        needs a learner that has them."""
-        args = STEMS[self.stem.kind].args
-        missing = [arg for arg in args if not hasattr(self.learner, arg)]
-        if missing:
-            takes = [
-                tag
-                for tag, block in BLOCKS.items()
-                if all(arg in block.learner.model_fields for arg in args)
-            ]
-            block = getattr(self.learner, "block", None)
-            raise ValueError(
-                f"stem.kind: the {self.stem.kind} stem takes learner.{missing[0]}, which a "
-                f"{block} learner does not have (a {' or '.join(takes)} learner has it)"
-            )
+        """A stem or a classifier that takes learner metaparameters (StemKind.args:
+        MobileNet's alpha; ClassifierKind.learner_args: MobileNetV3's nonlinearity) needs
+        a learner that has them."""
+        classifier = getattr(self, "classifier", None)
+        takers = [("stem", self.stem.kind, STEMS[self.stem.kind].args)]
+        if isinstance(classifier, Classifier):
+            kind = classifier.kind
+            takers.append(("classifier", kind, CLASSIFIERS[kind].learner_args))
+        for section, kind, args in takers:
+            missing = [arg for arg in args if not hasattr(self.learner, arg)]
+            if missing:
+                takes = [
+                    tag
+                    for tag, block in BLOCKS.items()
+                    if all(arg in block.learner.model_fields for arg in args)
+                ]
+                block = getattr(self.learner, "block", None)
+                raise ValueError(
+                    f"{section}.kind: the {kind} {section} takes learner.{missing[0]}, which "
+                    f"a {block} learner does not have (a {' or '.join(takes)} learner has it)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -1029,7 +1042,7 @@ def spec_to_yaml(spec: Spec) -> str:
     classifier = data.get("classifier")
     if classifier is not None:  # only the arguments its kind takes (no dense_units: []
         takes = CLASSIFIERS[classifier["kind"]].args  # under avg_pool)
-        for arg in ("dense_units", "dropout"):
+        for arg in ("dense_units", "dropout", "hidden_units"):
             if arg not in takes:
                 classifier.pop(arg, None)
     arch = ARCHITECTURES[spec.architecture]

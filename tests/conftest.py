@@ -898,10 +898,11 @@ def keras_application(preset: str):
     import keras
 
     name, kwargs = keras_builder(plan(preset).spec.reference)
+    shape = tuple(plan(preset).spec.input_shape)  # MobileNetV3's default is (None, None, 3)
     return full_size_reference(
         preset,
         "keras.applications",
-        lambda: getattr(keras.applications, name)(weights=None, **kwargs),
+        lambda: getattr(keras.applications, name)(weights=None, input_shape=shape, **kwargs),
     )
 
 
@@ -958,3 +959,16 @@ def cli_errors(argv, capsys):
     """Run the CLI in-process: its exit code and the lines it wrote to stderr."""
     code = main(argv)
     return code, capsys.readouterr().err.strip().splitlines()
+
+
+def assert_one_spec_error(preset: str, sets, field: str, reason: str, capsys) -> None:
+    """`modelgen generate preset --set ...` exits 2 with one line: the preset, the field
+    path, then a reason that contains `reason`."""
+    argv = ["generate", preset]
+    for item in sets:
+        argv += ["--set", item]
+    code, lines = cli_errors(argv, capsys)
+    assert code == 2
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {preset}: {field}: "), lines
+    assert reason in lines[0], lines

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import STYLES, build, cli_errors, golden_path, plan
+from conftest import STYLES, assert_one_spec_error, build, cli_errors, golden_path, plan
 from test_models import assert_same_network_as
 
 from generator.pipeline import plan_for
@@ -106,14 +106,7 @@ def test_the_strided_blocks_pad_then_stride_as_keras_does():
     ],
 )
 def test_bad_widths_are_one_line_spec_errors(sets, field, reason, capsys):
-    argv = ["generate", "mobilenet_0_25"]
-    for item in sets:
-        argv += ["--set", item]
-    code, lines = cli_errors(argv, capsys)
-    assert code == 2
-    assert len(lines) == 1, lines
-    assert lines[0].startswith(f"error: mobilenet_0_25: {field}: "), lines
-    assert reason in lines[0], lines
+    assert_one_spec_error("mobilenet_0_25", sets, field, reason, capsys)
 
 
 def test_a_group_that_alpha_rounds_to_zero_is_named(capsys):

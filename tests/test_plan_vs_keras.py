@@ -50,12 +50,13 @@ BLOCKS = (
     "dense",
     "depthwise_separable",
     "inverted_residual",
+    "mobilenet_v3",
     "fire",
     "inception_v1",
     "inception_v3",
     "mixed",  # a residual learner whose groups mix basic and bottleneck blocks
 )
-# Examples per test: 13 kinds of learner x 20 classifiers + the other architectures = 335.
+# Examples per test: 14 kinds of learner x 20 classifiers + the other architectures = 355.
 CLASSIFIER_EXAMPLES = 20
 ARCHITECTURE_EXAMPLES = {"siamese": 25, "autoencoder": 15, "rcnn": 12, "fast_rcnn": 12}
 ARCHITECTURE_EXAMPLES["faster_rcnn"] = 11
@@ -74,6 +75,7 @@ def stem_for(draw, block: str) -> dict:
         "dense": "densenet",
         "depthwise_separable": "mobilenet",
         "inverted_residual": "mobilenet_v2",
+        "mobilenet_v3": "mobilenet_v3",
         "fire": "squeezenet",
         "inception_v1": "inception_v1",
         "inception_v3": "inception_v3",
@@ -158,6 +160,25 @@ def groups_for(draw, block: str, stem: dict) -> list[dict]:
                 }
             )
         return groups
+    if block == "mobilenet_v3":  # rows of sizes; a width kept at stride 1 adds the input
+        groups, width = [], None
+        for _ in range(n_groups):
+            blocks = []
+            for _ in range(draw(st.integers(1, 2))):
+                same = width is not None and draw(st.booleans())
+                width = width if same else draw(st.integers(2, 24))
+                blocks.append(
+                    {
+                        "n_filters": width,
+                        "expansion": draw(st.sampled_from([1, 2.3, 4.5, 6])),
+                        "kernel_size": draw(st.sampled_from([3, 5])),
+                        "strides": draw(st.sampled_from([1, 1, 2, 3])),
+                        "se": draw(st.booleans()),
+                        "nonlinearity": draw(st.sampled_from(["relu", "hard_swish"])),
+                    }
+                )
+            groups.append({"blocks": blocks})
+        return groups
     if block == "fire":
         groups = []
         for _ in range(n_groups):
@@ -213,6 +234,9 @@ def shrink(block: str, stem: dict, groups: list[dict]) -> int:
             factor *= group["strides"]
         elif block in ("depthwise_separable", "inverted_residual"):
             factor *= group["strides"]
+        elif block == "mobilenet_v3":
+            for row in group["blocks"]:
+                factor *= row["strides"]
         elif block == "inception_v3":
             factor *= 2 if group.get("reduction") else 1
         elif index:  # dense, fire, inception_v1: between groups
@@ -271,6 +295,11 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
     if block == "inverted_residual":
         learner["alpha"] = draw(st.sampled_from([0.35, 1.0, 1.0, 1.4]))
         learner["last_filters"] = draw(st.integers(1, 24))
+    if block == "mobilenet_v3":
+        learner["alpha"] = draw(st.sampled_from([0.5, 1.0, 1.0, 1.5]))
+        learner["se_ratio"] = draw(st.sampled_from([0.25, 0.5]))
+        learner["nonlinearity"] = draw(st.sampled_from(["relu", "hard_swish"]))
+        learner["last_expansion"] = draw(st.sampled_from([1, 6]))
     factor = shrink(block, stem, groups)
     least = max(factor, 8) + stem.get("kernel_size", 0)  # a valid kernel trims the side
     if stem["kind"] == "inception_v3":
@@ -291,8 +320,16 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
 @st.composite
 def classifier_specs(draw, block: str):
     data = draw(backbone(block))
-    kind = draw(st.sampled_from(list(registry.CLASSIFIERS)))  # every registered kind
+    learner = registry.BLOCKS[data["learner"]["block"]].learner
+    kinds = [  # every registered kind whose learner metaparameters the learner has
+        kind
+        for kind, piece in registry.CLASSIFIERS.items()
+        if all(arg in learner.model_fields for arg in piece.learner_args)
+    ]
+    kind = draw(st.sampled_from(kinds))
     classifier, piece = {"kind": kind}, registry.CLASSIFIERS[kind]
+    if "hidden_units" in piece.args:
+        classifier["hidden_units"] = draw(small)
     if "dense_units" in piece.args:
         classifier["dense_units"] = draw(st.lists(small, max_size=2))
     if "dropout" in piece.args and draw(st.booleans()):

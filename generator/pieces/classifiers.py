@@ -123,3 +123,40 @@ register_aux(
     template="classifiers/aux_inception_v3.py.j2",
     layer_names=(r"aux\d+_(pool|conv[12]|bn[12]|relu[12]|flatten|predictions)",),
 )
+
+
+def v3_hidden_width(spec) -> int:
+    """MobileNetV3's conv_2: hidden_units, widened by alpha above 1 (keras.applications)."""
+    from .blocks.inverted_residual import make_divisible
+
+    units, alpha = spec.classifier.hidden_units, spec.learner.alpha
+    return make_divisible(units * alpha) if alpha > 1.0 else units
+
+
+def v3_features(spec, c, shape):
+    """The features its scores read: conv_2's maps, after the dropout."""
+    return v3_hidden_width(spec), "dropout"
+
+
+def v3_head(spec, c, shape):
+    """Global average pool (1x1 maps) -> 1x1 conv to the hidden width (conv_2, biased) ->
+    1x1 conv to n_classes (logits, biased)."""
+    hidden = conv(c, (1, 1, shape[2]), v3_hidden_width(spec), 1)
+    conv(c, hidden, spec.n_classes, 1)
+
+
+register_classifier(
+    kind="mobilenet_v3",
+    doc=(
+        "global average pool kept as 1x1 maps -> 1x1 conv to hidden_units -> the learner's "
+        "nonlinearity -> dropout -> 1x1 conv to n_classes -> softmax (MobileNetV3)"
+    ),
+    plan=v3_features,
+    plan_head=v3_head,
+    first_layer="avg_pool",
+    template="classifiers/mobilenet_v3.py.j2",
+    layer_names=(r"avg_pool", r"conv_2(_act)?", r"dropout", r"logits", r"flatten", r"predictions"),
+    args=("hidden_units", "dropout"),
+    allows_heads=False,
+    learner_args=("alpha", "nonlinearity"),
+)

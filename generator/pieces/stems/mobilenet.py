@@ -1,6 +1,7 @@
-"""MobileNet's stems: one full convolution (3x3/2, "same"), BN, ReLU6, at int(n_filters *
-alpha) filters (v1) or that width rounded to a multiple of 8 (v2): the learner's width
-multiplier scales the stem too."""
+"""MobileNet's stems: one full convolution (3x3/2, "same"), BN and an activation. v1's and
+v2's ReLU6 at int(n_filters * alpha) filters, v2's rounded to a multiple of 8 (the
+learner's width multiplier scales the stem too); v3's at n_filters, with the learner's
+nonlinearity."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from ..blocks.inverted_residual import make_divisible
 from .resnet import plan_stem_conv
 
 
-def plan_mobilenet_stem(spec, c, shape):
-    """kernel_size x kernel_size/strides conv to int(n_filters * alpha) (biased only with
-    bias_before_bn) -> BN -> ReLU6 (conv1, conv1_bn, conv1_relu)."""
+def plan_conv_bn(spec, c, shape, filters: int, conv_name: str):
+    """kernel_size x kernel_size/strides conv to filters (biased only with bias_before_bn)
+    -> BN (-> the activation, which has no weights)."""
     stem = spec.stem
     k, s = stem.kernel_size, stem.strides
-    filters = scaled(c, spec, stem.n_filters, "the stem's conv1")
     bias = spec.conventions.bias_before_bn
-    what = f"the stem's {k}x{k}/{s} conv1"
+    what = f"the stem's {k}x{k}/{s} {conv_name}"
     return bn(c, plan_stem_conv(c, shape, filters, stem, s, bias, what))
+
+
+def plan_mobilenet_stem(spec, c, shape):
+    """Conv to int(n_filters * alpha) -> BN -> ReLU6 (conv1, conv1_bn, conv1_relu)."""
+    filters = scaled(c, spec, spec.stem.n_filters, "the stem's conv1")
+    return plan_conv_bn(spec, c, shape, filters, "conv1")
 
 
 register_stem(
@@ -38,15 +44,10 @@ register_stem(
 
 
 def plan_mobilenet_v2_stem(spec, c, shape):
-    """kernel_size x kernel_size/strides conv to make_divisible(n_filters * alpha), a
-    multiple of 8 (biased only with bias_before_bn) -> BN -> ReLU6 (Conv1, bn_Conv1,
-    Conv1_relu)."""
-    stem = spec.stem
-    k, s = stem.kernel_size, stem.strides
-    filters = make_divisible(stem.n_filters * spec.learner.alpha)
-    bias = spec.conventions.bias_before_bn
-    what = f"the stem's {k}x{k}/{s} Conv1"
-    return bn(c, plan_stem_conv(c, shape, filters, stem, s, bias, what))
+    """Conv to make_divisible(n_filters * alpha), a multiple of 8 -> BN -> ReLU6 (Conv1,
+    bn_Conv1, Conv1_relu)."""
+    filters = make_divisible(spec.stem.n_filters * spec.learner.alpha)
+    return plan_conv_bn(spec, c, shape, filters, "Conv1")
 
 
 register_stem(
@@ -62,4 +63,25 @@ register_stem(
     fields={"n_filters": 32, "kernel_size": 3, "strides": 2, "padding": "same"},
     args=("alpha",),
     helpers=("blocks/make_divisible.py.j2",),
+)
+
+
+def plan_mobilenet_v3_stem(spec, c, shape):
+    """Conv to n_filters (alpha leaves it alone) -> BN -> the learner's nonlinearity (conv,
+    conv_bn, conv_act)."""
+    return plan_conv_bn(spec, c, shape, spec.stem.n_filters, "conv")
+
+
+register_stem(
+    kind="mobilenet_v3",
+    doc=(
+        "3x3/2 conv ('same') -> BN -> the learner's nonlinearity (hard-swish or ReLU) at "
+        "n_filters (conv): MobileNetV3's"
+    ),
+    plan=plan_mobilenet_v3_stem,
+    template="stems/mobilenet_v3.py.j2",
+    layer_names=(r"conv(_pad|_bn|_act)?",),
+    layers=("conv", "conv_act"),
+    fields={"n_filters": 16, "kernel_size": 3, "strides": 2, "padding": "same"},
+    args=("nonlinearity",),
 )
