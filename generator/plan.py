@@ -525,7 +525,8 @@ def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None, scope: str
         c.where = "learner"
         shape = block.plan_tail(spec, c, shape)
         prefix, layer = block.tail_layers
-        _stage(plan, c, block.tail_name, "norm", "BN-ReLU", shape, mark, prefix, scope + layer)
+        detail = block.tail_detail
+        _stage(plan, c, block.tail_name, "norm", detail, shape, mark, prefix, scope + layer)
     return shape
 
 

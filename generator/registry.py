@@ -68,10 +68,12 @@ class BlockType:
     between_name: str = ""
     between_layers: Callable | None = None  # (spec, index of the group after it) -> names
     # The tail: layers after the last group that stay with include_top=False (the final
-    # BN-ReLU of pre-activation nets): plan_tail(spec, c, shape), its stage named tail_name.
+    # BN-ReLU of pre-activation nets, MobileNetV2's last 1x1 convolution): plan_tail(spec,
+    # c, shape), its stage named tail_name.
     plan_tail: Callable | None = None
     tail_name: str = ""
     tail_layers: tuple[str, str] = ("", "")  # its prefix and its output layer
+    tail_detail: str = "BN-ReLU"  # what it does, in the summary and the diagram
     # Tags of a group-level discriminated union (Inception v3's `grid`): pydantic puts them
     # in an error's location, and the spec's error lines leave them out.
     group_tags: tuple[str, ...] = ()

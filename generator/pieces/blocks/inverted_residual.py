@@ -131,5 +131,6 @@ register_block(
     plan_tail=plan_last_conv,
     tail_name="last_conv",
     tail_layers=("Conv_1", "out_relu"),
+    tail_detail="1x1 conv-BN-ReLU6",
     helpers=("blocks/make_divisible.py.j2",),
 )

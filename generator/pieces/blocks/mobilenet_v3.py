@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictBool
 
 from ...fields import Filters, Model, Stride
-from ...plan import bn, conv, span
+from ...plan import blocks_before, bn, conv, span
 from ...registry import register_block
 from .inverted_residual import make_divisible
 
@@ -33,6 +33,10 @@ class MobileNetV3Group(Model):
     # The blocks in order (a group: the blocks at one resolution, the first may stride).
     blocks: list[MobileNetV3Block] = Field(min_length=1, max_length=64)
 
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
 
 class MobileNetV3Learner(Model):
     """MobileNetV3: groups of inverted residual blocks, each block its own row of sizes,
@@ -48,11 +52,6 @@ class MobileNetV3Learner(Model):
     nonlinearity: Nonlinearity = "hard_swish"
     last_expansion: Annotated[float, Field(gt=0.0, le=16.0)] = 6.0
     groups: list[MobileNetV3Group] = Field(min_length=1, max_length=64)
-
-
-def blocks_before(spec, index: int) -> int:
-    """Blocks in the groups before learner.groups[index] (block ids count across them)."""
-    return sum(len(group.blocks) for group in spec.learner.groups[:index])
 
 
 def plan_mobilenet_v3_group(spec, c, shape, group):
@@ -131,5 +130,6 @@ register_block(
     plan_tail=plan_last_conv,
     tail_name="last_conv",
     tail_layers=("conv_1", "conv_1_act"),
+    tail_detail="1x1 conv-BN-nonlinearity",
     helpers=("blocks/make_divisible.py.j2",),
 )
