@@ -438,6 +438,10 @@ class PreStem(_Model):
         return any((self.crop, self.flip, self.rotation, self.zoom, self.contrast))
 
 
+# The Classifier fields that a kind takes or refuses (ClassifierKind.args).
+CLASSIFIER_SIZES = ("dense_units", "dropout", "hidden_units")
+
+
 class Classifier(_Model):
     """What turns the learner's maps into class scores; `kind` picks a registered one
     (generator/pieces/classifiers.py). aux: auxiliary classifiers besides the main one."""
@@ -476,7 +480,7 @@ class Classifier(_Model):
 
     @model_validator(mode="after")
     def _arguments_apply_to_the_kind(self):
-        for arg in ("dense_units", "dropout", "hidden_units"):
+        for arg in CLASSIFIER_SIZES:
             if getattr(self, arg) and arg not in CLASSIFIERS[self.kind].args:
                 takes = [kind for kind, other in CLASSIFIERS.items() if arg in other.args]
                 raise ValueError(
@@ -1042,7 +1046,7 @@ def spec_to_yaml(spec: Spec) -> str:
     classifier = data.get("classifier")
     if classifier is not None:  # only the arguments its kind takes (no dense_units: []
         takes = CLASSIFIERS[classifier["kind"]].args  # under avg_pool)
-        for arg in ("dense_units", "dropout", "hidden_units"):
+        for arg in CLASSIFIER_SIZES:
             if arg not in takes:
                 classifier.pop(arg, None)
     arch = ARCHITECTURES[spec.architecture]
