@@ -311,7 +311,9 @@ class Plan:
         """The stem, learner, group and block pieces: a classifier's, a twin's or a
         detector's backbone, after the helper units they call (each once)."""
         stem = STEMS[self.spec.stem.kind]
-        helpers = [*stem.helpers, *self.block.helpers]
+        classifier = getattr(self.spec, "classifier", None)
+        head = CLASSIFIERS[classifier.kind].helpers if classifier is not None else ()
+        helpers = [*stem.helpers, *self.block.helpers, *head]
         pieces = list(dict.fromkeys(helpers))
         if self.spec.pre_stem is not None:
             pieces.append("pre_stem.py.j2")  # detachable preprocessing before the stem

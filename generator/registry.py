@@ -165,6 +165,9 @@ class ClassifierKind:
     # its own args: MobileNetV3's alpha, which widens its hidden 1x1 convolution above 1,
     # and its nonlinearity. The spec refuses such a kind beside a learner without them.
     learner_args: tuple[str, ...] = ()
+    # Templates of units its template calls (MobileNetV3's make_divisible), as a stem's
+    # and a block type's: they open the file, once.
+    helpers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -57,3 +57,24 @@ def test_the_whole_specs_in_the_spec_page_validate():
     assert whole, "docs/spec.md shows no whole spec"
     for data in whole:
         validate(data, "docs/spec.md")
+
+
+def test_the_spec_page_lists_every_registered_kind():
+    """The example spec's comments list the kinds a field takes (stem, block, classifier
+    with its own fields): exactly the registered ones, so a new piece cannot go unlisted."""
+    from generator import registry
+
+    page = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+
+    def listed(field: str) -> list[str]:
+        line = next(line for line in page.splitlines() if re.match(rf"\s*{field}:.*# ", line))
+        return [kind.strip() for kind in line.split("# ", 1)[1].split(" | ")]
+
+    assert set(listed("stem")) == {"none", *registry.STEMS}
+    assert set(listed("block")) == set(registry.BLOCKS)
+    described = {
+        kind: ", ".join(arg for arg in piece.args) for kind, piece in registry.CLASSIFIERS.items()
+    }
+    assert set(listed("classifier")) == {
+        f"{kind} (+ {args})" if args else kind for kind, args in described.items()
+    }

@@ -159,4 +159,5 @@ register_classifier(
     args=("hidden_units", "dropout"),
     allows_heads=False,
     learner_args=("alpha", "nonlinearity"),
+    helpers=("blocks/make_divisible.py.j2",),  # its hidden width above alpha 1
 )
