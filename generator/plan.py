@@ -526,7 +526,7 @@ def plan_backbone(plan: Plan, c: Counter, shape: Shape | None = None, scope: str
         mark = c.mark()
         c.where = "learner"
         shape = block.plan_tail(spec, c, shape)
-        prefix, layer = block.tail_layers
+        prefix, layer = block.stage_tail_layers(spec)
         detail = block.tail_detail
         _stage(plan, c, block.tail_name, "norm", detail, shape, mark, prefix, scope + layer)
     return shape

@@ -59,6 +59,8 @@ _TABLE = {
                     "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
     "InceptionV3": ("inception_v3", "inception_v3", "inception_v3",
                     "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63"),
+    "Xception": ("xception", "xception", "xception", "0a58e3b7378bc2990ea3b43d5981f1f6",
+                 "b0042744bf5b25fce3cb969f33bebb97"),
 }  # fmt: skip
 
 PUBLISHED: dict[str, Published] = {

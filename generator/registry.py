@@ -72,7 +72,9 @@ class BlockType:
     # c, shape), its stage named tail_name.
     plan_tail: Callable | None = None
     tail_name: str = ""
-    tail_layers: tuple[str, str] = ("", "")  # its prefix and its output layer
+    # Its prefix and its output layer, or a function of the spec that gives them (a tail
+    # numbered after the last block: Xception's block14).
+    tail_layers: tuple[str, str] | Callable = ("", "")
     tail_detail: str = "BN-ReLU"  # what it does, in the summary and the diagram
     # Tags of a group-level discriminated union (Inception v3's `grid`): pydantic puts them
     # in an error's location, and the spec's error lines leave them out.
@@ -86,6 +88,10 @@ class BlockType:
     values: Mapping[str, Any] = field(default_factory=dict)
     # How verify trains this family's networks (DEFAULT_RECIPE unless it needs another).
     recipe: Recipe = DEFAULT_RECIPE
+
+    def stage_tail_layers(self, spec) -> tuple[str, str]:
+        """(prefix, output layer) of the tail's stage for this spec."""
+        return self.tail_layers(spec) if callable(self.tail_layers) else self.tail_layers
 
     def pieces(self, learner) -> list[str]:
         """The learner's templates for this spec's learner section (options included)."""
@@ -138,6 +144,10 @@ class StemKind:
     # Learner metaparameters (METAPARAMETERS entries) the stem function takes after x: a
     # width multiplier that scales the stem as well as the blocks (MobileNet's alpha).
     args: tuple[str, ...] = ()
+    # keras' automatic names its layers take, as (layer class base, how many): conv2d ...
+    # conv2d_4 for Inception v3's stem. A learner that names layers the same way counts on
+    # from there (the template's `stem_auto_names`), so no name is taken twice.
+    auto_names: tuple[tuple[str, int], ...] = ()
 
     def stage_layers(self, stem) -> tuple[str, str]:
         """(prefix, output layer) of this kind's stage for the spec's stem section."""
@@ -343,7 +353,7 @@ def piece_problems(piece, templates_dir) -> list[str]:
             problems.append(f"{label}: no group_layers (its stages' layer names)")
         if piece.plan_between and not callable(piece.between_layers):
             problems.append(f"{label}: no between_layers for its plan_between")
-        if piece.plan_tail and not all(piece.tail_layers):
+        if piece.plan_tail and not (callable(piece.tail_layers) or all(piece.tail_layers)):
             problems.append(f"{label}: no tail_layers for its plan_tail")
         if "block" not in piece.learner.model_fields or "groups" not in piece.learner.model_fields:
             problems.append(f"{label}: its learner model has no `block` tag or no `groups`")

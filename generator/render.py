@@ -135,6 +135,8 @@ def render_source(
         "block": plan.block,
         # what the stem function takes after x (StemKind.args), from METAPARAMETERS
         "stem_args": STEMS[spec.stem.kind].args,
+        # keras' automatic names the stem took (StemKind.auto_names), by layer class
+        "stem_auto_names": dict(STEMS[spec.stem.kind].auto_names),
         "style": style,
         "bias_before_bn": spec.conventions.bias_before_bn,
         "bn_epsilon": repr(spec.conventions.bn_epsilon),

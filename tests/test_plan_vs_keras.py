@@ -54,10 +54,11 @@ BLOCKS = (
     "fire",
     "inception_v1",
     "inception_v3",
+    "xception",
     "mixed",  # a residual learner whose groups mix basic and bottleneck blocks
 )
-# Examples per test: 14 kinds of learner x 20 classifiers + the other architectures = 355.
-CLASSIFIER_EXAMPLES = 20
+# Examples per test: 15 kinds of learner x 14 classifiers + the other architectures = 285.
+CLASSIFIER_EXAMPLES = 14
 ARCHITECTURE_EXAMPLES = {"siamese": 25, "autoencoder": 15, "rcnn": 12, "fast_rcnn": 12}
 ARCHITECTURE_EXAMPLES["faster_rcnn"] = 11
 
@@ -79,6 +80,7 @@ def stem_for(draw, block: str) -> dict:
         "fire": "squeezenet",
         "inception_v1": "inception_v1",
         "inception_v3": "inception_v3",
+        "xception": "xception",
     }.get(block, "resnet")
     learner = registry.BLOCKS["basic" if block == "mixed" else block].learner
     kinds = [  # every registered kind whose metaparameters the learner has (alpha ...)
@@ -179,6 +181,17 @@ def groups_for(draw, block: str, stem: dict) -> list[dict]:
                 )
             groups.append({"blocks": blocks})
         return groups
+    if block == "xception":  # the last width kept (at stride 1): an identity shortcut
+        groups = []
+        for index in range(n_groups):
+            widths = draw(st.lists(st.integers(1, 8), min_size=1, max_size=3))
+            if index and draw(st.booleans()):
+                widths[-1] = groups[-1]["n_filters"][-1]
+            strides = draw(st.sampled_from([1, 1, 2, 3]))
+            groups.append(
+                {"n_filters": widths, "n_blocks": draw(st.integers(1, 2)), "strides": strides}
+            )
+        return groups
     if block == "fire":
         groups = []
         for _ in range(n_groups):
@@ -232,7 +245,7 @@ def shrink(block: str, stem: dict, groups: list[dict]) -> int:
             factor *= 2 if group.get("pool", True) else 1
         elif block in ("basic", "bottleneck", "preact_bottleneck", "preact_basic", "mixed"):
             factor *= group["strides"]
-        elif block in ("depthwise_separable", "inverted_residual"):
+        elif block in ("depthwise_separable", "inverted_residual", "xception"):
             factor *= group["strides"]
         elif block == "mobilenet_v3":
             for row in group["blocks"]:
@@ -300,6 +313,8 @@ def backbone(draw, block: str, max_side: int = 96, multiple: bool = False):
         learner["se_ratio"] = draw(st.sampled_from([0.25, 0.5]))
         learner["nonlinearity"] = draw(st.sampled_from(["relu", "hard_swish"]))
         learner["last_expansion"] = draw(st.sampled_from([1, 6]))
+    if block == "xception":
+        learner["tail_filters"] = draw(st.lists(st.integers(1, 8), min_size=1, max_size=2))
     factor = shrink(block, stem, groups)
     least = max(factor, 8) + stem.get("kernel_size", 0)  # a valid kernel trims the side
     if stem["kind"] == "inception_v3":

@@ -50,4 +50,6 @@ register_stem(
     layer_names=CONV_BN_LAYER_NAMES,
     layers=("conv2d..max_pooling2d_1", "max_pooling2d_1"),
     helpers=("blocks/conv_bn.py.j2",),
+    # its five conv2d_bn units: conv2d ... conv2d_4, their BNs and ReLUs
+    auto_names=(("conv2d", 5), ("batch_normalization", 5), ("activation", 5)),
 )
